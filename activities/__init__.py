@@ -1,0 +1,1 @@
+"""Everything with a side effect, one module per outside system."""

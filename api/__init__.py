@@ -1,0 +1,1 @@
+"""HTTP in: the webhook the platform posts to, and health endpoints."""

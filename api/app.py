@@ -1,0 +1,42 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from api import health, webhooks
+from api.errors import install_error_handlers
+from core.settings import Settings
+from core.temporal import FAST_FAIL_RETRY, connect
+
+
+def create_app(settings: Settings, temporal_client: Client | None = None) -> FastAPI:
+    """Build the API. Without an injected client, the lifespan connects to Temporal.
+
+    The connection is lazy: the API starts, and answers 503 to events, while
+    Temporal is down, so a restart order between the two never matters.
+    """
+    settings.check_webhook_secret()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.temporal is None:
+            app.state.temporal = await connect(settings, lazy=True, retry_config=FAST_FAIL_RETRY)
+        yield
+
+    app = FastAPI(
+        title="reactor",
+        summary="Receives LIKE MAGIC webhook events and runs their reactions on Temporal.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal_client
+    install_error_handlers(app)
+    app.include_router(webhooks.router)
+    app.include_router(health.router)
+    return app

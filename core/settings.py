@@ -1,0 +1,100 @@
+"""All of reactor's configuration, read once from the environment (and a `.env` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets a developer might paste from a tutorial; refused outside development.
+WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "test", "password", "example"})
+
+
+class Settings(BaseSettings):
+    """Every variable reactor reads. The README's configuration table mirrors this class."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    environment: Literal["development", "production"] = Field(
+        "production", validation_alias="REACTOR_ENV"
+    )
+
+    # Webhook
+    webhook_secret: SecretStr | None = Field(None, validation_alias="WEBHOOK_SECRET")
+    webhook_max_body_bytes: int = Field(
+        1024 * 1024, validation_alias="WEBHOOK_MAX_BODY_BYTES", gt=0
+    )
+    # The publisher gives up after 5 s; answer (even 503) well before that.
+    webhook_ack_timeout_seconds: float = Field(
+        3.5, validation_alias="WEBHOOK_ACK_TIMEOUT_SECONDS", gt=0, le=4.5
+    )
+    webhook_retry_after_seconds: int = Field(5, validation_alias="WEBHOOK_RETRY_AFTER_SECONDS")
+
+    # Temporal (the standard TEMPORAL_* variables)
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+    temporal_tls: bool = Field(False, validation_alias="TEMPORAL_TLS")
+    temporal_tls_client_cert_path: Path | None = Field(
+        None, validation_alias="TEMPORAL_TLS_CLIENT_CERT_PATH"
+    )
+    temporal_tls_client_key_path: Path | None = Field(
+        None, validation_alias="TEMPORAL_TLS_CLIENT_KEY_PATH"
+    )
+    temporal_ui_url: str = Field("http://localhost:8233", validation_alias="TEMPORAL_UI_URL")
+    task_queue: str = Field("reactor", validation_alias="REACTOR_TASK_QUEUE")
+    namespace_retention_days: int = Field(
+        7, validation_alias="REACTOR_NAMESPACE_RETENTION_DAYS", ge=1
+    )
+
+    # Email
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_host: str = Field("https://api.sendgrid.com", validation_alias="SENDGRID_HOST")
+    sendgrid_timeout_seconds: float = Field(10.0, validation_alias="SENDGRID_TIMEOUT_SECONDS", gt=0)
+    email_from: str = Field("reactor@example.com", validation_alias="EMAIL_FROM")
+    email_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="EMAIL_OUTBOX_DIR")
+
+    # Logs
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT")
+
+    @field_validator("sendgrid_api_key", "temporal_api_key", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def webhook_secrets(self) -> list[bytes]:
+        """The accepted secrets: several, comma-separated, so a secret can be rotated."""
+        if self.webhook_secret is None:
+            return []
+        raw = self.webhook_secret.get_secret_value()
+        return [part.strip().encode() for part in raw.split(",") if part.strip()]
+
+    def check_webhook_secret(self) -> None:
+        """Raise when the API must not start: no secret, or a weak one in production."""
+        secrets = self.webhook_secrets()
+        if not secrets:
+            raise ValueError(
+                "WEBHOOK_SECRET is not set: the webhook would accept anyone's events. "
+                "Set it to the secret of the LIKE MAGIC subscription (several, comma-separated, "
+                "while rotating)."
+            )
+        if self.environment != "development":
+            weak = [s for s in secrets if s.decode().lower() in WEAK_SECRETS or len(s) < 16]
+            if weak:
+                raise ValueError(
+                    "WEBHOOK_SECRET holds a weak secret (a placeholder, or shorter than 16 "
+                    "characters); use the subscription's generated secret."
+                )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and `.env`, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

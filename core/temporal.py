@@ -1,0 +1,140 @@
+"""One way to reach Temporal: the connect helper, search attributes, namespace setup."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RetryConfig, TLSConfig
+
+from core.events import LikeMagicEvent
+from core.settings import Settings
+
+log = logging.getLogger("reactor.temporal")
+
+# Search attributes on every execution of an event (router and reactions), so the
+# Temporal UI can list them by topic, object and property.
+TOPIC = SearchAttributeKey.for_keyword("Topic")
+OBJECT_TYPE = SearchAttributeKey.for_keyword("ObjectType")
+OBJECT_ID = SearchAttributeKey.for_keyword("ObjectId")
+PMS_PROPERTY_ID = SearchAttributeKey.for_keyword("PmsPropertyId")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
+    TOPIC,
+    OBJECT_TYPE,
+    OBJECT_ID,
+    PMS_PROPERTY_ID,
+)
+
+# For the webhook: a dead server must turn into a 503 in well under 5 s, while the
+# SDK's default retries take about 10 s before giving up.
+FAST_FAIL_RETRY = RetryConfig(
+    initial_interval_millis=100,
+    multiplier=2.0,
+    max_interval_millis=1000,
+    max_elapsed_time_millis=2500,
+    max_retries=3,
+)
+
+
+def event_search_attributes(event: LikeMagicEvent) -> TypedSearchAttributes:
+    pairs: list[SearchAttributePair[str]] = [SearchAttributePair(TOPIC, event.topic)]
+    if event.object_type:
+        pairs.append(SearchAttributePair(OBJECT_TYPE, str(event.object_type)))
+    if event.object_id:
+        pairs.append(SearchAttributePair(OBJECT_ID, event.object_id))
+    if event.pms_property_id:
+        pairs.append(SearchAttributePair(PMS_PROPERTY_ID, event.pms_property_id))
+    return TypedSearchAttributes(pairs)
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    """`temporal server start-dev` flags that register reactor's search attributes."""
+    args: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        args += ["--search-attribute", f"{key.name}=Keyword"]
+    return args
+
+
+def _tls(settings: Settings) -> bool | TLSConfig:
+    cert, key = settings.temporal_tls_client_cert_path, settings.temporal_tls_client_key_path
+    if cert and key:
+        return TLSConfig(client_cert=cert.read_bytes(), client_private_key=key.read_bytes())
+    # An API key means Temporal Cloud (or a cluster behind TLS): always TLS.
+    return settings.temporal_tls or settings.temporal_api_key is not None
+
+
+async def connect(
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    retry_config: RetryConfig | None = None,
+) -> Client:
+    """A client with the pydantic data converter: API, worker, CLI and tests all use this."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=(
+            settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+        ),
+        tls=_tls(settings),
+        data_converter=pydantic_data_converter,
+        retry_config=retry_config,
+        lazy=lazy,
+    )
+
+
+async def setup_namespace(client: Client, retention_days: int) -> list[str]:
+    """Register reactor's search attributes and raise the namespace's retention.
+
+    Idempotent: attributes that exist are left alone and the retention is only
+    ever raised. Returns what it changed, for the caller to report.
+    """
+    changes: list[str] = []
+    namespace = client.namespace
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in listed.custom_attributes
+    }
+    for key in SEARCH_ATTRIBUTES:
+        existing = listed.custom_attributes.get(key.name)
+        if existing is not None and existing != IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD:
+            raise RuntimeError(
+                f"search attribute {key.name} exists in namespace {namespace} "
+                "with a type other than Keyword"
+            )
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+        changes.append("registered search attributes " + ", ".join(sorted(missing)))
+
+    described = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=namespace)
+    )
+    current = described.config.workflow_execution_retention_ttl.ToTimedelta()
+    wanted = timedelta(days=retention_days)
+    if current < wanted:
+        config = NamespaceConfig()
+        config.workflow_execution_retention_ttl.FromTimedelta(wanted)
+        await client.workflow_service.update_namespace(
+            UpdateNamespaceRequest(
+                namespace=namespace,
+                config=config,
+            )
+        )
+        changes.append(f"raised retention of {namespace} from {current} to {wanted}")
+    return changes

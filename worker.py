@@ -1,0 +1,76 @@
+"""The reactor worker: runs the router, every reaction and their activities.
+
+    python worker.py        (or: reactor worker)
+
+Connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, polls REACTOR_TASK_QUEUE
+(default `reactor`), and on SIGTERM or SIGINT stops polling, lets in-flight
+activities finish (up to the graceful timeout) and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.logging import configure_logging, fields
+from core.process import exit_now
+from core.settings import Settings, load_settings
+from core.temporal import connect
+from workflows import registry
+
+log = logging.getLogger("reactor.worker")
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+    """A worker with everything the registry holds (the tests use this too)."""
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=registry.workflow_classes(),
+        activities=registry.build_activities(settings),
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    log.info(
+        "worker started",
+        extra=fields(
+            address=settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            task_queue=settings.task_queue,
+        ),
+    )
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping: finishing in-flight tasks")
+    log.info("worker stopped")
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    status = 0
+    try:
+        asyncio.run(run_worker(settings))
+    except Exception:
+        log.exception("worker failed")
+        status = 1
+    exit_now(status)
+
+
+if __name__ == "__main__":
+    main()
