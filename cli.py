@@ -199,6 +199,7 @@ def dev(
             start_new_session=True,
         )
         procs = [api_proc, worker_proc, server]
+        names = ["API", "worker", "Temporal dev server"]
         base = f"http://127.0.0.1:{port}"
         if not _wait_http(f"{base}/healthz", 30, procs):
             typer.echo("reactor dev: the API did not start", err=True)
@@ -225,9 +226,9 @@ def dev(
             )
         )
         while not stopping:
-            dead = [p for p in procs if p.poll() is not None]
+            dead = [name for name, p in zip(names, procs, strict=True) if p.poll() is not None]
             if dead:
-                typer.echo(f"reactor dev: {dead[0].args[-1]} exited; stopping", err=True)
+                typer.echo(f"reactor dev: the {dead[0]} exited; stopping", err=True)
                 status = 1
                 break
             time.sleep(0.3)

@@ -37,9 +37,7 @@ class Reactor:
     settings: Settings
     http: httpx.AsyncClient
 
-    async def post(
-        self, event: Any, secret: str | None = SECRET, **headers: str
-    ) -> httpx.Response:
+    async def post(self, event: Any, secret: str | None = SECRET, **headers: str) -> httpx.Response:
         if secret is not None:
             headers["lm-webhook-secret"] = secret
         if isinstance(event, bytes | str):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 
 from temporalio.client import WorkflowExecutionStatus
@@ -90,9 +89,7 @@ async def test_twenty_concurrent_deliveries_make_one_workflow(temporal_env, tmp_
     statuses = sorted(r.json()["status"] for r in responses)
     assert statuses == ["accepted"] + ["duplicate"] * 19
     assert len({r.json()["runId"] for r in responses}) == 1
-    runs = [
-        w async for w in temporal_env.client.list_workflows(f'WorkflowId = "{event["id"]}"')
-    ]
+    runs = [w async for w in temporal_env.client.list_workflows(f'WorkflowId = "{event["id"]}"')]
     # Visibility is eventually consistent; whatever it lists is one run.
     assert len({w.run_id for w in runs}) <= 1
 
@@ -117,7 +114,9 @@ async def test_second_secret_is_accepted_while_rotating(temporal_env, tmp_path):
         temporal_env.client, tmp_path, worker=False, WEBHOOK_SECRET=rotating
     ) as reactor:
         old = await reactor.post(unique(sample("task_created")), secret=SECRET)
-        new = await reactor.post(unique(sample("task_created")), secret="next-secret-abcdefghijklmnop")
+        new = await reactor.post(
+            unique(sample("task_created")), secret="next-secret-abcdefghijklmnop"
+        )
         both = await reactor.post(unique(sample("task_created")), secret=rotating)
     assert old.json()["status"] == "accepted"
     assert new.json()["status"] == "accepted"
@@ -126,7 +125,9 @@ async def test_second_secret_is_accepted_while_rotating(temporal_env, tmp_path):
 
 async def test_invalid_json_is_400(temporal_env, tmp_path):
     async with running_reactor(temporal_env.client, tmp_path, worker=False) as reactor:
-        response = await reactor.post(b'{"id": "x", "topic": ', **{"content-type": "application/json"})
+        response = await reactor.post(
+            b'{"id": "x", "topic": ', **{"content-type": "application/json"}
+        )
     assert "not valid JSON" in assert_error(response, 400, "invalid_json")["message"]
 
 

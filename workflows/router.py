@@ -5,15 +5,27 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 
 from core.events import LikeMagicEvent
 from workflows.reaction import Reaction, ReactionOutcome, ReactionResult, RouterResult
 
 # The registry is shared with the worker process (not re-imported per run) so
 # that reactions registered at runtime, as tests do, are seen by the router.
+# It must be `import x.y as y`: the sandbox does not pass through `from x import y`.
 with workflow.unsafe.imports_passed_through():
-    from workflows import registry
+    import workflows.registry as registry
+
+
+def root_cause_message(err: BaseException) -> str:
+    """The innermost failure's message: "SendGrid rejected ...", not "Activity task failed"."""
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+    return err.message if isinstance(err, FailureError) else str(err)
 
 
 def reaction_workflow_id(event_id: str, reaction_name: str) -> str:
@@ -46,8 +58,7 @@ class EventRouter:
                 search_attributes=workflow.info().typed_search_attributes,
             )
         except ChildWorkflowError as err:
-            cause = err.cause
-            detail = cause.message if cause is not None and hasattr(cause, "message") else str(err)
+            detail = root_cause_message(err)
             workflow.logger.warning("reaction %s failed", reaction.name)
             return ReactionOutcome(
                 reaction=reaction.name, workflow_id=child_id, status="failed", detail=detail
