@@ -34,7 +34,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=registry.workflow_classes(),
-        activities=registry.build_activities(settings),
+        activities=registry.build_activities(settings, client),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
 

@@ -1,93 +1,119 @@
-"""Email: SendGrid in production, a dev outbox of .eml files when no API key is set."""
+"""Email: templates rendered with Jinja2, sent through SendGrid, or written to a dev outbox.
+
+Each email kind (``welcome``, ``booking_confirmation``, ``support_alert``, ...) has
+built-in templates in ``activities/templates/email/``: ``<kind>.subject.txt``,
+``<kind>.txt`` and ``<kind>.html``. A file of the same name in
+``EMAIL_TEMPLATES_DIR`` overrides the built-in one. With
+``SENDGRID_TEMPLATE_<KIND>`` set, SendGrid renders its dynamic template with the
+same data instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import email.message
 import email.utils
-import json
 import logging
 import os
 import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import jinja2
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client
 
+from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
 from core.logging import fields
 from core.settings import Settings
 
 log = logging.getLogger("reactor.email")
 
-EMAIL_REJECTED = "EmailRejected"
-
-# For every workflow that sends email: SendGrid outages and rate limits are
-# retried with backoff for up to 30 minutes; a rejection (4xx) is final.
-EMAIL_START_TO_CLOSE = timedelta(seconds=30)
-EMAIL_SCHEDULE_TO_CLOSE = timedelta(minutes=30)
-EMAIL_RETRY_POLICY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    non_retryable_error_types=[EMAIL_REJECTED],
-)
+BUILT_IN_TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
 
 
-class EmailMessage(BaseModel):
-    """One email, fully composed. ``key`` identifies it (the workflow ID of its reaction)."""
+class EmailRequest(BaseModel):
+    """One email to send. ``key`` identifies it (the workflow ID of its reaction);
+    ``data`` fills the kind's template (missing keys render as nothing). The
+    recipient is ``to``, or for ``recipient="support"`` the SUPPORT_EMAIL address."""
 
     key: str
-    to: str
+    kind: str
+    to: str | None = None
+    recipient: Literal["guest", "support"] = "guest"
+    data: dict[str, Any] = {}
+
+
+class RenderedEmail(BaseModel):
     subject: str
     text: str
-    html: str | None = None
-
-
-class EmailReceipt(BaseModel):
-    provider: Literal["sendgrid", "outbox"]
-    # SendGrid's message id, or the outbox file's path.
-    reference: str
+    html: str
 
 
 def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
 
 
-def _provider_message(body: bytes | str | None) -> str:
-    """SendGrid's own error text from a response body (``{"errors": [{"message"}]}``)."""
-    if not body:
-        return ""
-    text = body.decode(errors="replace") if isinstance(body, bytes) else body
-    try:
-        errors = json.loads(text).get("errors") or []
-        messages = [e.get("message", "") for e in errors if isinstance(e, dict)]
-        if messages:
-            return "; ".join(m for m in messages if m)
-    except (ValueError, AttributeError):
-        pass
-    return text[:500]
+def _day(value: Any) -> str:
+    """An ISO date or instant as 'Thu 10 Dec 2026'; anything else as it is."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        return str(value.strftime("%a %d %b %Y").replace(" 0", " "))
+    return "" if value is None else str(value)
 
 
-def _retry_after(headers: Any) -> timedelta | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return timedelta(seconds=max(1.0, float(value))) if value else None
-    except ValueError:
-        return None
+def _finalize(value: Any) -> Any:
+    # A missing value renders as nothing, never as "None".
+    return "" if value is None else value
+
+
+class EmailTemplates:
+    def __init__(self, override_dir: Path | None) -> None:
+        dirs = [str(override_dir)] if override_dir else []
+        dirs.append(str(BUILT_IN_TEMPLATES))
+        loader = jinja2.FileSystemLoader(dirs)
+        common: dict[str, Any] = {
+            "loader": loader,
+            "finalize": _finalize,
+            "keep_trailing_newline": True,
+            "undefined": jinja2.ChainableUndefined,
+        }
+        self._text = jinja2.Environment(autoescape=False, **common)
+        self._html = jinja2.Environment(autoescape=True, **common)
+        for env in (self._text, self._html):
+            env.filters["day"] = _day
+
+    def render(self, kind: str, data: dict[str, Any]) -> RenderedEmail:
+        if not re.fullmatch(r"[a-z0-9_]+", kind):
+            invalid_input("email", f"unknown email kind {kind!r}")
+        values = {k: v for k, v in data.items() if v is not None}
+        try:
+            subject = self._text.get_template(f"{kind}.subject.txt").render(values)
+            text = self._text.get_template(f"{kind}.txt").render(values)
+            html = self._html.get_template(f"{kind}.html").render(values)
+        except jinja2.TemplateNotFound as err:
+            invalid_input("email", f"no template {err.name} for email kind {kind!r}")
+        except jinja2.TemplateError as err:
+            invalid_input("email", f"template of {kind!r} does not render: {err}")
+        return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
 
 
 class EmailActivities:
-    """Holds the SendGrid client, built once at worker start."""
+    """Holds the templates and the SendGrid client, built once at worker start."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
         self._from = settings.email_from
         self._outbox = settings.email_outbox_dir
         self._timeout = settings.sendgrid_timeout_seconds
+        self.templates = EmailTemplates(settings.email_templates_dir)
         self._sendgrid: Any = None
         if settings.sendgrid_api_key is not None:
             from sendgrid import SendGridAPIClient
@@ -99,83 +125,110 @@ class EmailActivities:
     def activities(self) -> list[Callable[..., Any]]:
         return [self.send_email]
 
-    @property
-    def provider(self) -> Literal["sendgrid", "outbox"]:
-        return "sendgrid" if self._sendgrid is not None else "outbox"
+    def _data(self, request: EmailRequest) -> dict[str, Any]:
+        data = dict(request.data)
+        property_id = data.get("property_id")
+        if not data.get("property_name") and isinstance(property_id, str):
+            data["property_name"] = self._settings.property_names.get(property_id, property_id)
+        return data
 
     @activity.defn(name="send_email")
-    async def send_email(self, message: EmailMessage) -> EmailReceipt:
-        """Send one email.
+    async def send_email(self, request: EmailRequest) -> Delivery:
+        """Render and send one email.
 
-        SendGrid: 5xx, 429 (honouring Retry-After) and network errors raise a
-        retryable error; any other 4xx raises the non-retryable ``EmailRejected``
-        with SendGrid's message. Outbox: writes ``<key>.eml`` once; running it
-        again for the same key changes nothing.
+        SendGrid: 5xx, 429 (after its Retry-After) and network errors are retryable;
+        any other 4xx raises the non-retryable ``IntegrationRejected`` with
+        SendGrid's message. Outbox: writes ``<key>.eml`` once; running it again
+        for the same key changes nothing. A support email without SUPPORT_EMAIL
+        is skipped.
         """
-        if self._sendgrid is None:
-            path = await asyncio.to_thread(self._write_outbox, message)
-            receipt = EmailReceipt(provider="outbox", reference=str(path))
+        to = request.to
+        if request.recipient == "support":
+            to = self._settings.support_email
+            if not to:
+                return Delivery.skipped("SUPPORT_EMAIL is not set")
+        if not to or "@" not in to:
+            invalid_input("email", "no valid recipient address")
+        data = self._data(request)
+        template_id = self._settings.sendgrid_template(request.kind)
+        if self._sendgrid is not None and template_id:
+            delivery = await self._send_sendgrid(request, to, data, template_id=template_id)
         else:
-            receipt = await self._send_sendgrid(message)
-        log.info("email sent", extra=fields(key=message.key, provider=receipt.provider))
-        return receipt
+            rendered = self.templates.render(request.kind, data)
+            if self._sendgrid is not None:
+                delivery = await self._send_sendgrid(request, to, data, rendered=rendered)
+            else:
+                path = await asyncio.to_thread(self._write_outbox, request, to, rendered)
+                delivery = Delivery.sent("outbox", f"{request.kind} email", str(path))
+        log.info(
+            "email sent",
+            extra=fields(key=request.key, kind=request.kind, provider=delivery.provider),
+        )
+        return delivery
 
-    def _write_outbox(self, message: EmailMessage) -> Path:
+    def _write_outbox(self, request: EmailRequest, to: str, rendered: RenderedEmail) -> Path:
         self._outbox.mkdir(parents=True, exist_ok=True)
-        path = self._outbox / _outbox_name(message.key)
+        path = self._outbox / _outbox_name(request.key)
         if path.exists():
             return path
         mail = email.message.EmailMessage()
         mail["From"] = self._from
-        mail["To"] = message.to
-        mail["Subject"] = message.subject
+        mail["To"] = to
+        mail["Subject"] = rendered.subject
         mail["Date"] = email.utils.formatdate(localtime=False)
-        mail["X-Reactor-Key"] = message.key
-        mail.set_content(message.text)
-        if message.html:
-            mail.add_alternative(message.html, subtype="html")
+        mail["X-Reactor-Key"] = request.key
+        mail["X-Reactor-Kind"] = request.kind
+        mail.set_content(rendered.text)
+        mail.add_alternative(rendered.html, subtype="html")
         # Write then rename, so a crash never leaves half an email behind.
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(bytes(mail))
         os.replace(tmp, path)
         return path
 
-    async def _send_sendgrid(self, message: EmailMessage) -> EmailReceipt:
+    async def _send_sendgrid(
+        self,
+        request: EmailRequest,
+        to: str,
+        data: dict[str, Any],
+        *,
+        rendered: RenderedEmail | None = None,
+        template_id: str | None = None,
+    ) -> Delivery:
         from python_http_client.exceptions import HTTPError
         from sendgrid.helpers.mail import CustomArg, Mail
 
-        mail = Mail(
-            from_email=self._from,
-            to_emails=message.to,
-            subject=message.subject,
-            plain_text_content=message.text,
-            html_content=message.html,
-        )
-        mail.custom_arg = CustomArg("reactor_key", message.key)
+        if rendered is not None:
+            mail = Mail(
+                from_email=self._from,
+                to_emails=to,
+                subject=rendered.subject,
+                plain_text_content=rendered.text,
+                html_content=rendered.html,
+            )
+        else:
+            mail = Mail(from_email=self._from, to_emails=to)
+            mail.template_id = template_id
+            mail.dynamic_template_data = data
+        mail.custom_arg = CustomArg("reactor_key", request.key)
 
         def post() -> Any:
             return self._sendgrid.client.mail.send.post(
                 request_body=mail.get(), timeout=self._timeout
             )
 
+        refused: HTTPError | None = None
         try:
             response = await asyncio.to_thread(post)
         except HTTPError as err:
-            status = int(err.status_code)
-            text = _provider_message(err.body)
-            if status == 429:
-                raise ApplicationError(
-                    f"SendGrid 429 (rate limited): {text}",
-                    next_retry_delay=_retry_after(err.headers),
-                ) from None
-            if 400 <= status < 500:
-                raise ApplicationError(
-                    f"SendGrid rejected the email: {status} {text}",
-                    type=EMAIL_REJECTED,
-                    non_retryable=True,
-                ) from None
-            raise ApplicationError(f"SendGrid error {status}: {text}") from None
+            refused = err
         except OSError as err:  # connection refused, DNS, timeouts
-            raise ApplicationError(f"SendGrid unreachable: {type(err).__name__}: {err}") from None
+            unreachable("SendGrid", err)
+        if refused is not None:
+            # Raised outside the except block, so the error carries no HTTPError chain.
+            raise_for_status(
+                "SendGrid", int(refused.status_code), refused.body, refused.headers, "the email"
+            )
+            raise RuntimeError(f"SendGrid answered {refused.status_code}")
         message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
-        return EmailReceipt(provider="sendgrid", reference=message_id)
+        return Delivery.sent("sendgrid", f"{request.kind} email", message_id)

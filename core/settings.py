@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -61,14 +62,80 @@ class Settings(BaseSettings):
     email_from: str = Field("reactor@example.com", validation_alias="EMAIL_FROM")
     email_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="EMAIL_OUTBOX_DIR")
 
+    email_templates_dir: Path | None = Field(None, validation_alias="EMAIL_TEMPLATES_DIR")
+    sendgrid_template_welcome: str | None = Field(
+        None, validation_alias="SENDGRID_TEMPLATE_WELCOME"
+    )
+    sendgrid_template_booking_confirmation: str | None = Field(
+        None, validation_alias="SENDGRID_TEMPLATE_BOOKING_CONFIRMATION"
+    )
+    sendgrid_template_support_alert: str | None = Field(
+        None, validation_alias="SENDGRID_TEMPLATE_SUPPORT_ALERT"
+    )
+    support_email: str | None = Field(None, validation_alias="SUPPORT_EMAIL")
+    property_names: dict[str, str] = Field(default_factory=dict, validation_alias="PROPERTY_NAMES")
+
+    # Slack incoming webhooks (their URLs are secrets)
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
+    slack_support_webhook_url: SecretStr | None = Field(
+        None, validation_alias="SLACK_SUPPORT_WEBHOOK_URL"
+    )
+
+    # CRM and activity log
+    crm_api_url: str | None = Field(None, validation_alias="CRM_API_URL")
+    crm_api_token: SecretStr | None = Field(None, validation_alias="CRM_API_TOKEN")
+    event_log_url: str | None = Field(None, validation_alias="EVENT_LOG_URL")
+    event_log_token: SecretStr | None = Field(None, validation_alias="EVENT_LOG_TOKEN")
+    event_log_topics: str = Field("*", validation_alias="EVENT_LOG_TOPICS")
+    http_timeout_seconds: float = Field(10.0, validation_alias="HTTP_TIMEOUT_SECONDS", gt=0)
+
+    # Reactions
+    disabled_reactions: str = Field("", validation_alias="REACTOR_DISABLED_REACTIONS")
+
     # Logs
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_format: Literal["json", "text"] = Field("json", validation_alias="LOG_FORMAT")
 
-    @field_validator("sendgrid_api_key", "temporal_api_key", "webhook_secret", mode="before")
+    @field_validator(
+        "sendgrid_api_key",
+        "temporal_api_key",
+        "webhook_secret",
+        "slack_webhook_url",
+        "slack_support_webhook_url",
+        "crm_api_url",
+        "crm_api_token",
+        "event_log_url",
+        "event_log_token",
+        "support_email",
+        "email_templates_dir",
+        "sendgrid_template_welcome",
+        "sendgrid_template_booking_confirmation",
+        "sendgrid_template_support_alert",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("property_names", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    def sendgrid_template(self, kind: str) -> str | None:
+        """The SendGrid dynamic template ID for an email kind (SENDGRID_TEMPLATE_<KIND>)."""
+        value = getattr(self, f"sendgrid_template_{kind}", None)
+        return value if isinstance(value, str) else None
+
+    def disabled_reaction_names(self) -> list[str]:
+        return _comma_list(self.disabled_reactions)
+
+    def event_log_topic_list(self) -> list[str] | None:
+        """The topics the activity log forwards; None means every topic."""
+        topics = _comma_list(self.event_log_topics)
+        return None if not topics or "*" in topics else topics
 
     def webhook_secrets(self) -> list[bytes]:
         """The accepted secrets: several, comma-separated, so a secret can be rotated."""
@@ -93,6 +160,10 @@ class Settings(BaseSettings):
                     "WEBHOOK_SECRET holds a weak secret (a placeholder, or shorter than 16 "
                     "characters); use the subscription's generated secret."
                 )
+
+
+def _comma_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle
 from api.app import create_app
 from core.settings import Settings
 from worker import build_worker
-from workflows.reaction import RouterResult
+from workflows.reaction import ReactionOutcome, RouterResult
 
 SECRET = "test-secret-0123456789abcdef"
 
@@ -49,6 +49,10 @@ class Reactor:
 
     async def routed(self, event_id: str) -> RouterResult:
         return await self.router(event_id).result()
+
+
+def by_name(result: RouterResult) -> dict[str, ReactionOutcome]:
+    return {outcome.reaction: outcome for outcome in result.reactions}
 
 
 def unique(event: dict[str, Any], **changes: Any) -> dict[str, Any]:

@@ -170,7 +170,12 @@ async def test_unknown_topic_is_accepted_and_routes_to_nothing(temporal_env, tmp
         assert (await reactor.post(event)).json()["status"] == "accepted"
         result = await reactor.routed(event["id"])
         described = await reactor.router(event["id"]).describe()
-    assert result.reactions == []
+    # Only the catch-all activity log could react, and it is not configured here:
+    # listed as skipped with the reason, and nothing was started.
+    assert [(o.reaction, o.status, o.workflow_id) for o in result.reactions] == [
+        ("activity-log", "skipped", "")
+    ]
+    assert "EVENT_LOG_URL" in result.reactions[0].detail
     assert described.status == WorkflowExecutionStatus.COMPLETED
 
 

@@ -7,10 +7,10 @@ from email import message_from_bytes, policy
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import EmailActivities, EmailMessage
+from activities.email import EmailActivities, EmailRequest
 from tests.conftest import sample
 from tests.fakes import FakeService, Reply
-from tests.helpers import make_settings, running_reactor, unique
+from tests.helpers import by_name, make_settings, running_reactor, unique
 from tests.reactions import NOTE_THE_ROOM
 from workflows import registry
 
@@ -30,8 +30,9 @@ async def test_welcome_email_content_through_sendgrid(temporal_env, tmp_path):
             await reactor.post(event)
             result = await reactor.routed(event["id"])
 
-    assert [(o.reaction, o.status) for o in result.reactions] == [("welcome-email", "done")]
-    assert result.reactions[0].workflow_id == f"{event['id']}/welcome-email"
+    outcomes = by_name(result)
+    assert outcomes["welcome-email"].status == "done"
+    assert outcomes["welcome-email"].workflow_id == f"{event['id']}/welcome-email"
     [request] = sendgrid.requests
     assert request.method == "POST"
     assert request.path == "/v3/mail/send"
@@ -44,7 +45,7 @@ async def test_welcome_email_content_through_sendgrid(temporal_env, tmp_path):
     assert "Hello Ana Silva," in text["text/plain"]
     assert "room 412" in text["text/plain"]
     assert "PROP-ZRH-01" in text["text/plain"]
-    assert "room 412" in text["text/html"]
+    assert "room <strong>412</strong>" in text["text/html"]
     assert "None" not in text["text/plain"]
     assert mail["custom_args"] == {"reactor_key": f"{event['id']}/welcome-email"}
 
@@ -74,7 +75,7 @@ async def test_outbox_mode_writes_one_readable_file(temporal_env, tmp_path):
     async with running_reactor(temporal_env.client, tmp_path) as reactor:
         await reactor.post(event)
         result = await reactor.routed(event["id"])
-    assert result.reactions[0].detail == "welcome email sent via outbox"
+    assert by_name(result)["welcome-email"].detail == "welcome email via outbox"
     files = list((tmp_path / "outbox").iterdir())
     assert [f.name for f in files] == [f"{event['id']}__welcome-email.eml"]
     mail = message_from_bytes(files[0].read_bytes(), policy=policy.default)
@@ -85,10 +86,12 @@ async def test_outbox_mode_writes_one_readable_file(temporal_env, tmp_path):
 
 async def test_outbox_activity_run_twice_writes_once(tmp_path):
     activities = EmailActivities(make_settings(tmp_path))
-    message = EmailMessage(key="evt-1/welcome-email", to="a@example.com", subject="s", text="t")
+    request = EmailRequest(
+        key="evt-1/welcome-email", kind="welcome", to="a@example.com", data={"guest_name": "A"}
+    )
     env = ActivityEnvironment()
-    first = await env.run(activities.send_email, message)
-    changed = message.model_copy(update={"text": "a retry must not rewrite"})
+    first = await env.run(activities.send_email, request)
+    changed = request.model_copy(update={"data": {"guest_name": "a retry must not rewrite"}})
     second = await env.run(activities.send_email, changed)
     assert first.reference == second.reference
     files = list((tmp_path / "outbox").iterdir())
@@ -105,7 +108,7 @@ async def test_no_recipient_is_skipped_with_the_reason(temporal_env, tmp_path):
         ) as reactor:
             await reactor.post(event)
             result = await reactor.routed(event["id"])
-    [outcome] = result.reactions
+    outcome = by_name(result)["welcome-email"]
     assert outcome.status == "skipped"
     assert "no recipient" in outcome.detail
     assert sendgrid.requests == []
@@ -120,7 +123,7 @@ async def test_sendgrid_500_then_202_sends_exactly_one_email(temporal_env, tmp_p
         ) as reactor:
             await reactor.post(event)
             result = await reactor.routed(event["id"])
-    assert result.reactions[0].status == "done"
+    assert by_name(result)["welcome-email"].status == "done"
     assert [r.status for r in sendgrid.requests] == [500, 202]
     assert len(sendgrid.succeeded()) == 1
 
@@ -134,7 +137,7 @@ async def test_sendgrid_429_is_retried_after_its_retry_after(temporal_env, tmp_p
         ) as reactor:
             await reactor.post(event)
             result = await reactor.routed(event["id"])
-    assert result.reactions[0].status == "done"
+    assert by_name(result)["welcome-email"].status == "done"
     assert [r.status for r in sendgrid.requests] == [429, 202]
 
 
@@ -151,7 +154,7 @@ async def test_sendgrid_400_fails_that_reaction_only(temporal_env, tmp_path):
             welcome = reactor.client.get_workflow_handle(f"{event['id']}/welcome-email")
             described = await welcome.describe()
 
-    outcomes = {o.reaction: o for o in result.reactions}
+    outcomes = by_name(result)
     assert outcomes["welcome-email"].status == "failed"
     assert "SendGrid rejected the email: 400" in outcomes["welcome-email"].detail
     assert "does not contain a valid address" in outcomes["welcome-email"].detail

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from temporalio.client import Client
 
+from activities.config import ReactorConfig
 from core.settings import Settings
 
 
@@ -28,9 +30,12 @@ class ReactionResult(BaseModel):
 
 class ReactionOutcome(BaseModel):
     reaction: str
-    workflow_id: str
+    # Empty when the reaction was skipped without starting (switched off, not configured).
+    workflow_id: str = ""
     status: Literal["done", "skipped", "failed"]
     detail: str = ""
+    # For a failed reaction: what became of the operations alert.
+    alert: str | None = None
 
 
 class RouterResult(BaseModel):
@@ -39,15 +44,28 @@ class RouterResult(BaseModel):
     reactions: list[ReactionOutcome]
 
 
+# The topics of a reaction that reacts to every event.
+ALL_TOPICS = frozenset({"*"})
+
+
 @dataclass(frozen=True)
 class Reaction:
     """A registry entry: which workflow reacts to which topics, with which activities.
 
-    ``activities`` are classes built once at worker start as ``cls(settings)``; each
-    lists its activity methods through ``activities()``.
+    ``activities`` are classes built once at worker start as ``cls(settings, client)``;
+    each lists its activity methods through ``activities()``. ``requires`` names
+    integrations (see ``activities.config``) of which at least one must be
+    configured, else the router skips the reaction with the reason. ``applies``
+    narrows the topics by configuration; where it says no, the reaction is not
+    started and not listed.
     """
 
     name: str
     workflow: type
     topics: frozenset[str]
-    activities: tuple[Callable[[Settings], Any], ...] = field(default=())
+    activities: tuple[Callable[[Settings, Client], Any], ...] = field(default=())
+    requires: tuple[str, ...] = ()
+    applies: Callable[[ReactorConfig, str], bool] | None = None
+
+    def reacts_to(self, topic: str) -> bool:
+        return self.topics == ALL_TOPICS or topic in self.topics

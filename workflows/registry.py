@@ -1,6 +1,6 @@
 """The one list of reactions: the router reads it, the worker and tests register from it.
 
-Adding a reaction is one module in ``workflows/`` and one line in ``REACTIONS``.
+Adding a reaction is one module in ``workflows/`` and one entry in ``REACTIONS``.
 """
 
 from __future__ import annotations
@@ -9,25 +9,83 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from temporalio.client import Client
+
+from activities.config import ConfigActivities, ReactorConfig
+from activities.crm import CrmActivities
 from activities.email import EmailActivities
+from activities.event_log import EventLogActivities
+from activities.slack import SlackActivities
+from activities.temporal_lookup import TemporalLookupActivities
 from core.events import Topic
 from core.settings import Settings
-from workflows.reaction import Reaction
+from workflows.activity_log import ActivityLog
+from workflows.booking_confirmation import BookingConfirmation
+from workflows.crm_sync import CrmSync
+from workflows.reaction import ALL_TOPICS, Reaction
+from workflows.support_alert import SupportAlert
+from workflows.team_notice import TeamNotice
 from workflows.welcome_email import WelcomeEmail
 
+
+def _event_log_topics(config: ReactorConfig, topic: str) -> bool:
+    return config.event_log_topics is None or topic in config.event_log_topics
+
+
 REACTIONS: list[Reaction] = [
+    Reaction(
+        "booking-confirmation",
+        BookingConfirmation,
+        topics=frozenset({Topic.RESERVATION_CREATED}),
+        activities=(EmailActivities,),
+    ),
     Reaction(
         "welcome-email",
         WelcomeEmail,
         topics=frozenset({Topic.RESERVATION_CHECKED_IN}),
         activities=(EmailActivities,),
     ),
+    Reaction(
+        "team-notice",
+        TeamNotice,
+        topics=frozenset({Topic.TASK_COMPLETED}),
+        activities=(SlackActivities, TemporalLookupActivities),
+        requires=("slack_operations",),
+    ),
+    Reaction(
+        "support-alert",
+        SupportAlert,
+        topics=frozenset({Topic.MESSAGE_RECEIVED}),
+        activities=(SlackActivities, EmailActivities),
+        requires=("slack_support", "support_email"),
+    ),
+    Reaction(
+        "crm-sync",
+        CrmSync,
+        topics=frozenset({Topic.PROFILE_UPDATED}),
+        activities=(CrmActivities,),
+        requires=("crm",),
+    ),
+    Reaction(
+        "activity-log",
+        ActivityLog,
+        topics=ALL_TOPICS,
+        activities=(EventLogActivities,),
+        requires=("event_log",),
+        applies=_event_log_topics,
+    ),
 ]
+
+# What the router itself calls: the configuration snapshot and failure alerts.
+ROUTER_ACTIVITIES: tuple[Callable[[Settings, Client], Any], ...] = (
+    ConfigActivities,
+    SlackActivities,
+)
 
 
 def reactions_for(topic: str) -> list[Reaction]:
     """The reactions to a topic, in registry order."""
-    return [r for r in REACTIONS if topic in r.topics]
+    return [r for r in REACTIONS if r.reacts_to(topic)]
 
 
 def workflow_classes() -> list[type]:
@@ -41,15 +99,14 @@ def workflow_classes() -> list[type]:
     return classes
 
 
-def build_activities(settings: Settings) -> list[Callable[..., Any]]:
-    """Build each activity class the reactions need, once, and list its activities."""
-    built: list[Callable[[Settings], Any]] = []
-    methods: list[Callable[..., Any]] = []
+def build_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
+    """Build each activity class, once, and list its activities."""
+    factories = list(ROUTER_ACTIVITIES)
     for reaction in REACTIONS:
-        for factory in reaction.activities:
-            if factory not in built:
-                built.append(factory)
-                methods.extend(factory(settings).activities())
+        factories += [f for f in reaction.activities if f not in factories]
+    methods: list[Callable[..., Any]] = []
+    for factory in factories:
+        methods.extend(factory(settings, client).activities())
     return methods
 
 

@@ -1,0 +1,59 @@
+"""The worker's configuration, as the router needs it to decide which reactions run.
+
+Workflows must not read settings (a replay on another worker could see other
+values), so the router asks this local activity once per event; the answer is
+recorded in the event's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+
+from core.settings import Settings
+
+# Integration name -> the variable that configures it (for skip reasons).
+INTEGRATION_VARIABLES = {
+    "email": "SENDGRID_API_KEY or the outbox",
+    "slack_operations": "SLACK_WEBHOOK_URL",
+    "slack_support": "SLACK_SUPPORT_WEBHOOK_URL or SLACK_WEBHOOK_URL",
+    "support_email": "SUPPORT_EMAIL",
+    "crm": "CRM_API_URL",
+    "event_log": "EVENT_LOG_URL",
+}
+
+
+class ReactorConfig(BaseModel):
+    disabled_reactions: list[str] = []
+    integrations: dict[str, bool] = {}
+    # None: the activity log forwards every topic.
+    event_log_topics: list[str] | None = None
+
+
+class ConfigActivities:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.reactor_config]
+
+    @activity.defn(name="reactor_config")
+    async def reactor_config(self) -> ReactorConfig:
+        """Which reactions are switched off and which integrations are configured."""
+        s = self._settings
+        return ReactorConfig(
+            disabled_reactions=s.disabled_reaction_names(),
+            integrations={
+                "email": True,  # without SendGrid, the outbox
+                "slack_operations": s.slack_webhook_url is not None,
+                "slack_support": (s.slack_support_webhook_url or s.slack_webhook_url) is not None,
+                "support_email": s.support_email is not None,
+                "crm": s.crm_api_url is not None,
+                "event_log": s.event_log_url is not None,
+            },
+            event_log_topics=s.event_log_topic_list(),
+        )

@@ -1,0 +1,120 @@
+"""The failure policy every integration follows, and the timeouts workflows call them with.
+
+- 5xx, 429, connection errors and timeouts raise a retryable error; a 429 or 503
+  with ``Retry-After`` is retried after that delay.
+- Any other 4xx, and invalid input, raise ``IntegrationRejected``: not retried,
+  the message names the provider, the status and the provider's own error text.
+
+Workflows call integrations with ``INTEGRATION_RETRY_POLICY``: 1 s doubling to
+2 minutes between attempts, for at most ``INTEGRATION_SCHEDULE_TO_CLOSE`` (30
+minutes) in all, each attempt bounded by ``INTEGRATION_START_TO_CLOSE``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal, NoReturn
+
+from pydantic import BaseModel
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+INTEGRATION_REJECTED = "IntegrationRejected"
+
+INTEGRATION_START_TO_CLOSE = timedelta(seconds=30)
+INTEGRATION_SCHEDULE_TO_CLOSE = timedelta(minutes=30)
+INTEGRATION_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    non_retryable_error_types=[INTEGRATION_REJECTED],
+)
+
+# Failure alerts must not hold up the router for long.
+ALERT_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
+
+
+class Delivery(BaseModel):
+    """What an integration did: ``sent``, or ``skipped`` with the reason (not configured)."""
+
+    status: Literal["sent", "skipped"]
+    detail: str = ""
+    provider: str = ""
+    reference: str = ""
+
+    @classmethod
+    def sent(cls, provider: str, detail: str = "", reference: str = "") -> Delivery:
+        return cls(status="sent", provider=provider, detail=detail, reference=reference)
+
+    @classmethod
+    def skipped(cls, reason: str) -> Delivery:
+        return cls(status="skipped", detail=reason)
+
+
+def provider_error_text(body: bytes | str | None, limit: int = 500) -> str:
+    """The provider's own error text from a response body, shortened."""
+    if not body:
+        return ""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    try:
+        parsed: Any = json.loads(text)
+    except ValueError:
+        return text.strip()[:limit]
+    if isinstance(parsed, dict):
+        errors = parsed.get("errors")
+        if isinstance(errors, list):
+            messages = [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+            if any(messages):
+                return "; ".join(m for m in messages if m)[:limit]
+        for key in ("message", "error", "detail"):
+            if isinstance(parsed.get(key), str):
+                return str(parsed[key])[:limit]
+    return text.strip()[:limit]
+
+
+def retry_after(headers: Mapping[str, str] | None) -> timedelta | None:
+    if not headers:
+        return None
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return timedelta(seconds=min(600.0, max(1.0, float(value)))) if value else None
+    except ValueError:
+        return None
+
+
+def raise_for_status(
+    provider: str,
+    status: int,
+    body: bytes | str | None,
+    headers: Mapping[str, str] | None = None,
+    action: str = "the request",
+) -> None:
+    """Nothing for 2xx; otherwise the error the failure policy calls for."""
+    if 200 <= status < 300:
+        return
+    text = provider_error_text(body)
+    if status in (429, 503):
+        raise ApplicationError(
+            f"{provider} {status} ({'rate limited' if status == 429 else 'unavailable'}): {text}",
+            next_retry_delay=retry_after(headers),
+        )
+    if 400 <= status < 500:
+        raise ApplicationError(
+            f"{provider} rejected {action}: {status} {text}".rstrip(),
+            type=INTEGRATION_REJECTED,
+            non_retryable=True,
+        )
+    raise ApplicationError(f"{provider} error {status}: {text}".rstrip())
+
+
+def unreachable(provider: str, err: BaseException) -> NoReturn:
+    """A connection error or timeout: retryable."""
+    raise ApplicationError(f"{provider} unreachable: {type(err).__name__}: {err}") from None
+
+
+def invalid_input(provider: str, problem: str) -> NoReturn:
+    raise ApplicationError(
+        f"{provider}: invalid input: {problem}", type=INTEGRATION_REJECTED, non_retryable=True
+    )

@@ -1,0 +1,126 @@
+"""Slack: incoming webhooks for the operations channel and the support channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel
+from slack_sdk.errors import SlackRequestError
+from slack_sdk.webhook import WebhookClient
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
+from core.logging import fields
+from core.settings import Settings
+
+log = logging.getLogger("reactor.slack")
+
+Channel = Literal["operations", "support"]
+
+
+class SlackMessage(BaseModel):
+    """A Block Kit message; ``text`` is the plain-text fallback (notifications, old clients)."""
+
+    channel: Channel
+    text: str
+    blocks: list[dict[str, Any]] = []
+
+
+class FailureAlert(BaseModel):
+    event_id: str
+    topic: str
+    reaction: str
+    workflow_id: str
+    error: str
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def facts(pairs: list[tuple[str, str | None]]) -> dict[str, Any]:
+    shown = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs if v]
+    return {"type": "section", "fields": shown[:10]}
+
+
+class SlackActivities:
+    """Holds one webhook client per channel, built once at worker start.
+
+    The support channel falls back to the operations channel. A channel without a
+    URL makes the message ``skipped``, never failed.
+    """
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        timeout = int(max(1, settings.http_timeout_seconds))
+        ops = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
+        support_url = settings.slack_support_webhook_url
+        support = support_url.get_secret_value() if support_url else ops
+        # Retries are Temporal's job: no hidden retries inside the client.
+        self._clients: dict[str, WebhookClient | None] = {
+            "operations": WebhookClient(ops, timeout=timeout, retry_handlers=[]) if ops else None,
+            "support": (
+                WebhookClient(support, timeout=timeout, retry_handlers=[]) if support else None
+            ),
+        }
+        self._ui = settings.temporal_ui_url.rstrip("/")
+        self._namespace = settings.temporal_namespace
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.post_slack, self.alert_reaction_failed]
+
+    @activity.defn(name="post_slack")
+    async def post_slack(self, message: SlackMessage) -> Delivery:
+        """Post one message. 5xx, 429 and network errors are retryable; other 4xx
+        (invalid_payload, no_service, channel_is_archived) are final.
+
+        Incoming webhooks take no idempotency key: if Slack accepts a message and
+        the answer is lost, the retry posts it a second time.
+        """
+        client = self._clients[message.channel]
+        if client is None:
+            variable = "SLACK_WEBHOOK_URL"
+            if message.channel == "support":
+                variable = "SLACK_SUPPORT_WEBHOOK_URL or SLACK_WEBHOOK_URL"
+            return Delivery.skipped(f"Slack is not configured ({variable} is not set)")
+        if not message.text.strip():
+            invalid_input("Slack", "the message has no text")
+        try:
+            response = await asyncio.to_thread(
+                client.send, text=message.text, blocks=message.blocks or None
+            )
+        except SlackRequestError as err:
+            invalid_input("Slack", str(err))
+        except OSError as err:
+            unreachable("Slack", err)
+        raise_for_status(
+            "Slack", response.status_code, response.body, response.headers, action="the message"
+        )
+        log.info("slack message posted", extra=fields(channel=message.channel))
+        return Delivery.sent("slack", f"posted to the {message.channel} channel")
+
+    @activity.defn(name="alert_reaction_failed")
+    async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
+        """Tell the operations channel that a reaction failed for good."""
+        execution = quote(alert.workflow_id, safe="")
+        link = f"{self._ui}/namespaces/{quote(self._namespace)}/workflows/{execution}"
+        text = (
+            f"Reaction {alert.reaction} failed for event {alert.event_id} "
+            f"({alert.topic}): {alert.error}"
+        )
+        blocks = [
+            section(f":rotating_light: *Reaction `{alert.reaction}` failed*"),
+            facts(
+                [
+                    ("Event", f"`{alert.event_id}`"),
+                    ("Topic", alert.topic),
+                    ("Error", alert.error[:1000]),
+                    ("Execution", f"<{link}|open in Temporal>"),
+                ]
+            ),
+        ]
+        return await self.post_slack(SlackMessage(channel="operations", text=text, blocks=blocks))

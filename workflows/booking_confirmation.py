@@ -1,0 +1,61 @@
+"""Booking confirmation when a reservation is created."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from core.events import LikeMagicEvent
+from workflows.common import INTEGRATION_CALL, guest_name, instant, number, recipient, result_of
+from workflows.reaction import ReactionResult
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities, EmailRequest
+
+
+def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None:
+    to = recipient(event.context)
+    if to is None:
+        return None
+    arrival = instant(event.context.get("arrival"))
+    departure = instant(event.context.get("departure"))
+    nights = None
+    if arrival and departure and departure.date() > arrival.date():
+        nights = (departure.date() - arrival.date()).days
+    return EmailRequest(
+        key=key,
+        kind="booking_confirmation",
+        to=to,
+        data={
+            "guest_name": guest_name(event.context),
+            "reservation_id": event.object_id,
+            "property_id": event.pms_property_id,
+            "arrival": arrival.isoformat() if arrival else None,
+            "departure": departure.isoformat() if departure else None,
+            "nights": nights,
+            "adults": number(event.context.get("adults")),
+            "children": number(event.context.get("children")),
+        },
+    )
+
+
+@workflow.defn
+class BookingConfirmation:
+    """Emails the primary guest a `booking_confirmation` on RESERVATION_CREATED:
+    dates, nights, guests, property.
+
+    Without a recipient (``primaryGuest.email`` or ``guestEmail``) it is skipped.
+    The send follows the integration failure policy. Nothing to compensate.
+    """
+
+    @workflow.run
+    async def run(self, event: LikeMagicEvent) -> ReactionResult:
+        request = confirmation_request(event, key=workflow.info().workflow_id)
+        if request is None:
+            return ReactionResult.skipped(
+                "no recipient: the event has neither context.primaryGuest.email "
+                "nor context.guestEmail"
+            )
+        delivery = await workflow.execute_activity_method(
+            EmailActivities.send_email, request, **INTEGRATION_CALL
+        )
+        return result_of(delivery)

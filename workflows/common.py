@@ -1,0 +1,89 @@
+"""Helpers every reaction uses: reading event context defensively, calling integrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio import workflow
+
+from workflows.reaction import ReactionResult
+
+with workflow.unsafe.imports_passed_through():
+    from activities.policy import (
+        INTEGRATION_RETRY_POLICY,
+        INTEGRATION_SCHEDULE_TO_CLOSE,
+        INTEGRATION_START_TO_CLOSE,
+        Delivery,
+    )
+
+# Keyword arguments for every integration activity call (see activities/policy.py).
+INTEGRATION_CALL: dict[str, Any] = {
+    "start_to_close_timeout": INTEGRATION_START_TO_CLOSE,
+    "schedule_to_close_timeout": INTEGRATION_SCHEDULE_TO_CLOSE,
+    "retry_policy": INTEGRATION_RETRY_POLICY,
+}
+
+
+def text(value: Any) -> str | None:
+    """A non-empty string or number as text; anything else (None, {}, [], bool) as None."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        shown = str(value).strip()
+        return shown or None
+    return None
+
+
+def number(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def nested(context: dict[str, Any], *path: str) -> Any:
+    value: Any = context
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def instant(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def recipient(context: dict[str, Any]) -> str | None:
+    """The guest's address: `guestEmail`, else `primaryGuest.email`."""
+    return text(context.get("guestEmail")) or text(nested(context, "primaryGuest", "email"))
+
+
+def guest_name(context: dict[str, Any]) -> str | None:
+    """`guestName`, else `primaryGuest.firstName lastName`."""
+    name = text(context.get("guestName"))
+    if name is None:
+        parts = [
+            text(nested(context, "primaryGuest", "firstName")),
+            text(nested(context, "primaryGuest", "lastName")),
+        ]
+        name = " ".join(p for p in parts if p) or None
+    return name
+
+
+def shorten(value: str, limit: int) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def result_of(delivery: Delivery) -> ReactionResult:
+    if delivery.status == "skipped":
+        return ReactionResult.skipped(delivery.detail)
+    return ReactionResult.done(f"{delivery.detail} via {delivery.provider}".strip())
