@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,10 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     status: int
+    at: float
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -46,13 +51,24 @@ class FakeService:
                 with service._lock:
                     reply = service._script.pop(0) if service._script else service.default
                     service.requests.append(
-                        Recorded(self.command, self.path, dict(self.headers), body, reply.status)
+                        Recorded(
+                            self.command,
+                            self.path,
+                            dict(self.headers),
+                            body,
+                            reply.status,
+                            time.monotonic(),
+                        )
                     )
-                payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+                if isinstance(reply.body, str):
+                    payload, kind = reply.body.encode(), "text/plain"
+                else:
+                    payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+                    kind = "application/json"
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
@@ -64,7 +80,9 @@ class FakeService:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def fail_next(self, *replies: Reply) -> None:
         with self._lock:
