@@ -1,0 +1,80 @@
+"""The sample stay, end to end: each sample event through the webhook, exactly its effects."""
+
+from __future__ import annotations
+
+from tests.conftest import sample
+from tests.helpers import by_name, running_reactor, unique
+from tests.integrations import SUPPORT_ADDRESS, integrations
+
+STAY = [
+    "reservation_created",
+    "profile_updated",
+    "reservation_checked_in",
+    "message_received",
+    "reservation_checked_out",
+    "task_created",
+    "task_completed",
+    "reservation_cancelled",
+]
+
+
+async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path):
+    events = {name: unique(sample(name)) for name in STAY}
+    with integrations() as fakes:
+        async with running_reactor(temporal_env.client, tmp_path, **fakes.settings()) as reactor:
+            results = {}
+            for name in STAY:
+                answer = await reactor.post(events[name])
+                assert answer.json()["status"] == "accepted", name
+                results[name] = by_name(await reactor.routed(events[name]["id"]))
+
+    # Every reaction that ran, succeeded; the activity log saw every event.
+    for name, outcomes in results.items():
+        assert all(o.status == "done" for o in outcomes.values()), (name, outcomes)
+    assert {name: sorted(o) for name, o in results.items()} == {
+        "reservation_created": ["activity-log", "booking-confirmation"],
+        "profile_updated": ["activity-log", "crm-sync"],
+        "reservation_checked_in": ["activity-log", "welcome-email"],
+        "message_received": ["activity-log", "support-alert"],
+        "reservation_checked_out": ["activity-log"],
+        "task_created": ["activity-log"],
+        "task_completed": ["activity-log", "team-notice"],
+        "reservation_cancelled": ["activity-log"],
+    }
+
+    # Email: confirmation and welcome to the guest, the alert to support.
+    emails = [r.json() for r in fakes.sendgrid.requests]
+    assert [(m["personalizations"][0]["to"][0]["email"], m["subject"]) for m in emails] == [
+        ("ana.silva@example.com", "Your booking at PROP-ZRH-01 is confirmed: Thu 10 Dec 2026"),
+        ("ana.silva@example.com", "Welcome, Ana Silva!"),
+        (SUPPORT_ADDRESS, "Guest message from Ana Silva (RES-48213-1)"),
+    ]
+    support_text = next(c["value"] for c in emails[2]["content"] if c["type"] == "text/plain")
+    assert "Could we get two extra pillows in room 412?" in support_text
+
+    # CRM: the changed profile fields, with the event's idempotency key.
+    [crm] = fakes.crm.requests
+    assert (crm.method, crm.path) == ("PATCH", "/api/profiles/prof-902211")
+    assert crm.json() == {
+        "email": "ana.silva@example.com",
+        "preferredLanguage": "pt",
+        "phone": "+41791112233",
+    }
+    assert crm.header("Idempotency-Key") == f"likemagic-{events['profile_updated']['id']}"
+    assert crm.header("Authorization") == "Bearer crm-token"
+
+    # Slack: the guest's words to support, the finished cleaning to operations.
+    [support] = fakes.slack_support.requests
+    assert "Could we get two extra pillows in room 412?" in support.json()["text"]
+    assert "RES-48213-1" in support.json()["text"]
+    [notice] = fakes.slack_ops.requests
+    assert notice.json()["text"] == (
+        "Task done: Departure cleaning room 412 (unit U-412) by hk-ines in 43 min"
+    )
+
+    # Activity log: every event, as sent, once each.
+    logged = fakes.event_log.requests
+    assert [r.json()["id"] for r in logged] == [events[name]["id"] for name in STAY]
+    assert all(r.header("Idempotency-Key") == r.json()["id"] for r in logged)
+    assert all(r.header("Authorization") == "Bearer lt" for r in logged)
+    assert logged[0].json() == {**events["reservation_created"]}

@@ -1,0 +1,128 @@
+"""Email templates: full and sparse context, escaping, overrides, SendGrid dynamic templates."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.email import EmailActivities, EmailRequest, EmailTemplates
+from core.events import LikeMagicEvent
+from tests.conftest import sample
+from tests.fakes import FakeService
+from tests.helpers import make_settings
+from workflows.booking_confirmation import confirmation_request
+from workflows.support_alert import alert_data
+from workflows.welcome_email import welcome_request
+
+TEMPLATES = EmailTemplates(None)
+
+
+def event(name: str, **changes) -> LikeMagicEvent:
+    return LikeMagicEvent.model_validate({**sample(name), **changes})
+
+
+def data_for(kind: str, ev: LikeMagicEvent) -> dict:
+    if kind == "welcome":
+        return welcome_request(ev, "k").data
+    if kind == "booking_confirmation":
+        return confirmation_request(ev, "k").data
+    return alert_data(ev)
+
+
+def test_booking_confirmation_full_context():
+    data = data_for("booking_confirmation", event("reservation_created"))
+    data["property_name"] = "Hotel Zürich"
+    mail = TEMPLATES.render("booking_confirmation", data)
+    assert mail.subject == "Your booking at Hotel Zürich is confirmed: Thu 10 Dec 2026"
+    assert "Hello Ana Silva," in mail.text
+    assert "Arrival:      Thu 10 Dec 2026" in mail.text
+    assert "Departure:    Sun 13 Dec 2026" in mail.text
+    assert "Nights:       3" in mail.text
+    assert "Guests:       2 adults" in mail.text
+    assert "child" not in mail.text  # 0 children: not mentioned
+    assert "RES-48213-1" in mail.html
+
+
+def test_support_alert_quotes_the_guest_shortened():
+    long_words = "Could we get two extra pillows? " * 20
+    data = data_for(
+        "support_alert",
+        event(
+            "message_received",
+            context={**sample("message_received")["context"], "text": long_words},
+        ),
+    )
+    assert len(data["text"]) <= 280 and data["text"].endswith("…")
+    mail = TEMPLATES.render("support_alert", data)
+    assert "Guest message from Ana Silva (RES-48213-1)" == mail.subject
+    assert data["text"] in mail.text
+
+
+@pytest.mark.parametrize(
+    ("kind", "sample_name"),
+    [
+        ("welcome", "reservation_checked_in"),
+        ("booking_confirmation", "reservation_created"),
+        ("support_alert", "message_received"),
+    ],
+)
+def test_sparse_context_renders_gracefully(kind, sample_name):
+    ev = event(sample_name, context={"guestEmail": "x@example.com"}, pmsPropertyId=None)
+    mail = TEMPLATES.render(kind, data_for(kind, ev))
+    for part in (mail.subject, mail.text, mail.html):
+        assert "None" not in part
+        assert "{{" not in part and "Undefined" not in part
+    assert mail.subject.strip() and mail.text.strip()
+    assert " ," not in mail.text and "  ." not in mail.text
+
+
+def test_html_is_escaped_and_text_is_not():
+    mail = TEMPLATES.render("welcome", {"guest_name": "<script>x</script> & Co"})
+    assert "&lt;script&gt;" in mail.html and "<script>" not in mail.html
+    assert "<script>x</script> & Co" in mail.text
+
+
+def test_dates_that_are_not_dates_are_shown_as_sent():
+    mail = TEMPLATES.render("booking_confirmation", {"arrival": "next Tuesday"})
+    assert "next Tuesday" in mail.text
+
+
+def test_a_hotel_overrides_one_template(tmp_path):
+    (tmp_path / "welcome.subject.txt").write_text("Bem-vindo, {{ guest_name }}!")
+    templates = EmailTemplates(tmp_path)
+    mail = templates.render("welcome", {"guest_name": "Ana"})
+    assert mail.subject == "Bem-vindo, Ana!"
+    assert "Welcome!" in mail.text  # the other parts stay built in
+
+
+async def test_sendgrid_dynamic_template_gets_the_data_instead_of_content(tmp_path):
+    with FakeService() as sendgrid:
+        settings = make_settings(
+            tmp_path,
+            SENDGRID_API_KEY="SG.k",
+            SENDGRID_HOST=sendgrid.url,
+            SENDGRID_TEMPLATE_WELCOME="d-0123456789abcdef",
+            PROPERTY_NAMES='{"PROP-ZRH-01": "Hotel Zürich"}',
+        )
+        request = welcome_request(event("reservation_checked_in"), "evt/welcome-email")
+        delivery = await ActivityEnvironment().run(EmailActivities(settings).send_email, request)
+    assert delivery.status == "sent"
+    mail = sendgrid.requests[0].json()
+    assert mail["template_id"] == "d-0123456789abcdef"
+    assert "content" not in mail
+    data = mail["personalizations"][0]["dynamic_template_data"]
+    assert data["guest_name"] == "Ana Silva"
+    assert data["room_number"] == "412"
+    assert data["property_name"] == "Hotel Zürich"
+
+
+async def test_a_broken_override_fails_without_retry(tmp_path):
+    (tmp_path / "welcome.txt").write_text("Hello {{ guest_name ")
+    settings = make_settings(tmp_path, EMAIL_TEMPLATES_DIR=str(tmp_path))
+    request = EmailRequest(key="k", kind="welcome", to="a@example.com")
+    from temporalio.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError) as raised:
+        await ActivityEnvironment().run(EmailActivities(settings).send_email, request)
+    assert raised.value.non_retryable
+    assert "does not render" in raised.value.message
