@@ -10,6 +10,7 @@ activities finish (up to the graceful timeout) and exits.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from datetime import timedelta
@@ -31,9 +32,17 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 # The sandbox re-imports a workflow's modules for every run. These are free of
 # side effects and state, so sharing the worker's copies is safe, and makes
 # starting a worker and running each workflow task many times cheaper.
-PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "core", "activities")
+PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "core", "activities", "zoneinfo")
+_DEFAULT = SandboxRestrictions.default
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    restrictions=dataclasses.replace(
+        _DEFAULT,
+        # Local times of properties need zoneinfo.ZoneInfo, which the sandbox wraps in a
+        # proxy that datetime rejects. Its tz database reads are deterministic.
+        invalid_module_members=_DEFAULT.invalid_module_members.with_child_unrestricted(
+            "zoneinfo", "ZoneInfo"
+        ),
+    ).with_passthrough_modules(*PASSTHROUGH_MODULES)
 )
 
 

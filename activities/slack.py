@@ -20,7 +20,7 @@ from core.settings import Settings
 
 log = logging.getLogger("reactor.slack")
 
-Channel = Literal["operations", "support"]
+Channel = Literal["operations", "support", "supervisor"]
 
 
 class SlackMessage(BaseModel):
@@ -51,7 +51,7 @@ def facts(pairs: list[tuple[str, str | None]]) -> dict[str, Any]:
 class SlackActivities:
     """Holds one webhook client per channel, built once at worker start.
 
-    The support channel falls back to the operations channel. A channel without a
+    The support and supervisor channels fall back to the operations channel. A channel without a
     URL makes the message ``skipped``, never failed.
     """
 
@@ -60,11 +60,18 @@ class SlackActivities:
         ops = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
         support_url = settings.slack_support_webhook_url
         support = support_url.get_secret_value() if support_url else ops
+        supervisor_url = settings.slack_supervisor_webhook_url
+        supervisor = supervisor_url.get_secret_value() if supervisor_url else ops
         # Retries are Temporal's job: no hidden retries inside the client.
         self._clients: dict[str, WebhookClient | None] = {
             "operations": WebhookClient(ops, timeout=timeout, retry_handlers=[]) if ops else None,
             "support": (
                 WebhookClient(support, timeout=timeout, retry_handlers=[]) if support else None
+            ),
+            "supervisor": (
+                WebhookClient(supervisor, timeout=timeout, retry_handlers=[])
+                if supervisor
+                else None
             ),
         }
         self._ui = settings.temporal_ui_url.rstrip("/")
@@ -84,8 +91,8 @@ class SlackActivities:
         client = self._clients[message.channel]
         if client is None:
             variable = "SLACK_WEBHOOK_URL"
-            if message.channel == "support":
-                variable = "SLACK_SUPPORT_WEBHOOK_URL or SLACK_WEBHOOK_URL"
+            if message.channel != "operations":
+                variable = f"SLACK_{message.channel.upper()}_WEBHOOK_URL or SLACK_WEBHOOK_URL"
             return Delivery.skipped(f"Slack is not configured ({variable} is not set)")
         if not message.text.strip():
             invalid_input("Slack", "the message has no text")

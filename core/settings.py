@@ -89,6 +89,34 @@ class Settings(BaseSettings):
     event_log_topics: str = Field("*", validation_alias="EVENT_LOG_TOPICS")
     http_timeout_seconds: float = Field(10.0, validation_alias="HTTP_TIMEOUT_SECONDS", gt=0)
 
+    # Housekeeping assignment
+    housekeeping_task_types: str = Field(
+        "DEPARTURE_CLEANING,STAYOVER_CLEANING,SERVICE_TASK",
+        validation_alias="HOUSEKEEPING_TASK_TYPES",
+    )
+    housekeeping_roster: Path = Field(
+        Path("examples/housekeeping-roster.yaml"), validation_alias="HOUSEKEEPING_ROSTER"
+    )
+    housekeeping_sla_minutes: dict[str, int] = Field(
+        default_factory=lambda: {
+            "DEPARTURE_CLEANING": 45,
+            "STAYOVER_CLEANING": 30,
+            "SERVICE_TASK": 20,
+        },
+        validation_alias="HOUSEKEEPING_SLA_MINUTES",
+    )
+    housekeeping_default_sla_minutes: int = Field(
+        45, validation_alias="HOUSEKEEPING_DEFAULT_SLA_MINUTES", gt=0
+    )
+    housekeeping_max_reassignments: int = Field(
+        2, validation_alias="HOUSEKEEPING_MAX_REASSIGNMENTS", ge=0
+    )
+    slack_supervisor_webhook_url: SecretStr | None = Field(
+        None, validation_alias="SLACK_SUPERVISOR_WEBHOOK_URL"
+    )
+    pms_api_url: str | None = Field(None, validation_alias="PMS_API_URL")
+    pms_api_token: SecretStr | None = Field(None, validation_alias="PMS_API_TOKEN")
+
     # Reactions
     disabled_reactions: str = Field("", validation_alias="REACTOR_DISABLED_REACTIONS")
 
@@ -111,13 +139,16 @@ class Settings(BaseSettings):
         "sendgrid_template_welcome",
         "sendgrid_template_booking_confirmation",
         "sendgrid_template_support_alert",
+        "slack_supervisor_webhook_url",
+        "pms_api_url",
+        "pms_api_token",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("property_names", mode="before")
+    @field_validator("property_names", "housekeeping_sla_minutes", mode="before")
     @classmethod
     def _json_object(cls, value: object) -> object:
         if isinstance(value, str):
@@ -128,6 +159,9 @@ class Settings(BaseSettings):
         """The SendGrid dynamic template ID for an email kind (SENDGRID_TEMPLATE_<KIND>)."""
         value = getattr(self, f"sendgrid_template_{kind}", None)
         return value if isinstance(value, str) else None
+
+    def housekeeping_task_type_list(self) -> list[str]:
+        return _comma_list(self.housekeeping_task_types)
 
     def disabled_reaction_names(self) -> list[str]:
         return _comma_list(self.disabled_reactions)

@@ -28,11 +28,16 @@ TOPIC = SearchAttributeKey.for_keyword("Topic")
 OBJECT_TYPE = SearchAttributeKey.for_keyword("ObjectType")
 OBJECT_ID = SearchAttributeKey.for_keyword("ObjectId")
 PMS_PROPERTY_ID = SearchAttributeKey.for_keyword("PmsPropertyId")
+# On long-running workflows: the reservation they belong to, the housekeeper assigned.
+RESERVATION_ID = SearchAttributeKey.for_keyword("ReservationId")
+HOUSEKEEPER = SearchAttributeKey.for_keyword("Housekeeper")
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     TOPIC,
     OBJECT_TYPE,
     OBJECT_ID,
     PMS_PROPERTY_ID,
+    RESERVATION_ID,
+    HOUSEKEEPER,
 )
 
 # For the webhook: a dead server must turn into a 503 in well under 5 s, while the

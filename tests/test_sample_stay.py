@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.conftest import sample
 from tests.helpers import by_name, running_reactor, unique
 from tests.integrations import SUPPORT_ADDRESS, integrations
+from workflows.housekeeping import AssignmentState
 
 STAY = [
     "reservation_created",
@@ -20,6 +21,8 @@ STAY = [
 
 async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path):
     events = {name: unique(sample(name)) for name in STAY}
+    # One task: the completion must reach the assignment its creation started.
+    events["task_completed"]["objectId"] = events["task_created"]["objectId"]
     with integrations() as fakes:
         async with running_reactor(temporal_env.client, tmp_path, **fakes.settings()) as reactor:
             results = {}
@@ -28,7 +31,17 @@ async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path
                 assert answer.json()["status"] == "accepted", name
                 results[name] = by_name(await reactor.routed(events[name]["id"]))
 
+        assignment = reactor.client.get_workflow_handle(
+            f"housekeeping-{events['task_created']['objectId']}", result_type=AssignmentState
+        )
+        housekeeping = await assignment.result()
+
     # Every reaction that ran, succeeded; the activity log saw every event.
+    cancelled = results["reservation_cancelled"].pop("housekeeping")
+    assert (cancelled.status, cancelled.detail) == (
+        "skipped",
+        "no open housekeeping assignment for this reservation",
+    )
     for name, outcomes in results.items():
         assert all(o.status == "done" for o in outcomes.values()), (name, outcomes)
     assert {name: sorted(o) for name, o in results.items()} == {
@@ -37,13 +50,26 @@ async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path
         "reservation_checked_in": ["activity-log", "welcome-email"],
         "message_received": ["activity-log", "support-alert"],
         "reservation_checked_out": ["activity-log"],
-        "task_created": ["activity-log"],
-        "task_completed": ["activity-log", "team-notice"],
+        "task_created": ["activity-log", "housekeeping"],
+        "task_completed": ["activity-log", "housekeeping", "team-notice"],
         "reservation_cancelled": ["activity-log"],
     }
 
-    # Email: confirmation and welcome to the guest, the alert to support.
+    # Housekeeping: the cleaning was assigned, its housekeeper told, its completion noted.
+    assert housekeeping.status == "completed"
+    assert housekeeping.completed_by == "hk-ines"
+    assert housekeeping.took_minutes == 43
+
+    # Email: confirmation and welcome to the guest, the alert to support, the task
+    # to a housekeeper (who depends on the shifts at the time the test runs).
     emails = [r.json() for r in fakes.sendgrid.requests]
+    notice = emails.pop(3)
+    assert notice["subject"] == "New task for you: Departure cleaning room 412 (U-412)"
+    assert notice["personalizations"][0]["to"][0]["email"] in {
+        "ines.duarte@hotel.example",
+        "marco.bianchi@hotel.example",
+        "lea.meier@hotel.example",
+    }
     assert [(m["personalizations"][0]["to"][0]["email"], m["subject"]) for m in emails] == [
         ("ana.silva@example.com", "Your booking at PROP-ZRH-01 is confirmed: Thu 10 Dec 2026"),
         ("ana.silva@example.com", "Welcome, Ana Silva!"),

@@ -43,7 +43,7 @@ async def test_accepted_starts_router_with_event_id_and_search_attributes(tempor
     attrs = described.typed_search_attributes
     assert attrs.get(TOPIC) == "TASK_CREATED"
     assert attrs.get(OBJECT_TYPE) == "TASK"
-    assert attrs.get(OBJECT_ID) == "task-30117"
+    assert attrs.get(OBJECT_ID) == event["objectId"]
     assert attrs.get(PMS_PROPERTY_ID) == "PROP-ZRH-01"
 
 

@@ -10,6 +10,8 @@ from temporalio import workflow
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
+    from zoneinfo import ZoneInfo
+
     from activities.policy import (
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_SCHEDULE_TO_CLOSE,
@@ -59,6 +61,15 @@ def instant(value: Any) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+def in_zone(at: datetime, zone: str) -> datetime:
+    """``at`` in the IANA time zone ``zone`` (e.g. Europe/Zurich).
+
+    zoneinfo reads the tz database from disk, which is deterministic for a given
+    tzdata; the worker's sandbox (worker.WORKFLOW_RUNNER) lets ZoneInfo through.
+    """
+    return at.astimezone(ZoneInfo(zone))
 
 
 def recipient(context: dict[str, Any]) -> str | None:

@@ -57,7 +57,7 @@ class Reaction:
     integrations (see ``activities.config``) of which at least one must be
     configured, else the router skips the reaction with the reason. ``applies``
     narrows the topics by configuration; where it says no, the reaction is not
-    started and not listed.
+    started and not listed. ``workflows`` are further workflows it starts.
     """
 
     name: str
@@ -66,6 +66,8 @@ class Reaction:
     activities: tuple[Callable[[Settings, Client], Any], ...] = field(default=())
     requires: tuple[str, ...] = ()
     applies: Callable[[ReactorConfig, str], bool] | None = None
+    # Long-running workflows the reaction starts or signals (registered on the worker too).
+    workflows: tuple[type, ...] = ()
 
     def reacts_to(self, topic: str) -> bool:
         return self.topics == ALL_TOPICS or topic in self.topics

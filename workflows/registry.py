@@ -15,13 +15,17 @@ from activities.config import ConfigActivities, ReactorConfig
 from activities.crm import CrmActivities
 from activities.email import EmailActivities
 from activities.event_log import EventLogActivities
+from activities.pms import PmsActivities
+from activities.roster import RosterActivities
 from activities.slack import SlackActivities
-from activities.temporal_lookup import TemporalLookupActivities
+from activities.temporal import TemporalActivities
 from core.events import Topic
 from core.settings import Settings
 from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
 from workflows.crm_sync import CrmSync
+from workflows.housekeeping import HousekeepingAssignment
+from workflows.housekeeping_delivery import HousekeepingDelivery
 from workflows.reaction import ALL_TOPICS, Reaction
 from workflows.support_alert import SupportAlert
 from workflows.team_notice import TeamNotice
@@ -49,7 +53,7 @@ REACTIONS: list[Reaction] = [
         "team-notice",
         TeamNotice,
         topics=frozenset({Topic.TASK_COMPLETED}),
-        activities=(SlackActivities, TemporalLookupActivities),
+        activities=(SlackActivities, TemporalActivities),
         requires=("slack_operations",),
     ),
     Reaction(
@@ -65,6 +69,26 @@ REACTIONS: list[Reaction] = [
         topics=frozenset({Topic.PROFILE_UPDATED}),
         activities=(CrmActivities,),
         requires=("crm",),
+    ),
+    Reaction(
+        "housekeeping",
+        HousekeepingDelivery,
+        topics=frozenset(
+            {
+                Topic.TASK_CREATED,
+                Topic.TASK_UPDATED,
+                Topic.TASK_COMPLETED,
+                Topic.RESERVATION_CANCELLED,
+            }
+        ),
+        activities=(
+            TemporalActivities,
+            RosterActivities,
+            PmsActivities,
+            SlackActivities,
+            EmailActivities,
+        ),
+        workflows=(HousekeepingAssignment,),
     ),
     Reaction(
         "activity-log",
@@ -94,8 +118,9 @@ def workflow_classes() -> list[type]:
 
     classes: list[type] = [EventRouter]
     for reaction in REACTIONS:
-        if reaction.workflow not in classes:
-            classes.append(reaction.workflow)
+        for workflow_class in (reaction.workflow, *reaction.workflows):
+            if workflow_class not in classes:
+                classes.append(workflow_class)
     return classes
 
 

@@ -12,7 +12,7 @@ from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities, SlackMessage, facts, section
-    from activities.temporal_lookup import FindEvent, TemporalLookupActivities
+    from activities.temporal import FindEvent, TemporalActivities
 
 
 def duration_text(took: timedelta) -> str:
@@ -79,7 +79,7 @@ class TeamNotice:
         created = None
         if event.object_id:
             created = await workflow.execute_activity_method(
-                TemporalLookupActivities.find_event,
+                TemporalActivities.find_event,
                 FindEvent(object_id=event.object_id, topic="TASK_CREATED"),
                 **INTEGRATION_CALL,
             )

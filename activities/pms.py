@@ -1,0 +1,82 @@
+"""The PMS / LIKE MAGIC API: writing a task's assignee back, and taking it back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.policy import Delivery, raise_for_status, unreachable
+from core.logging import fields
+from core.settings import Settings
+
+log = logging.getLogger("reactor.pms")
+
+
+class TaskAssignee(BaseModel):
+    task_id: str
+    staff_id: str
+    staff_name: str = ""
+
+
+class PmsActivities:
+    """Holds one ``httpx.AsyncClient`` for PMS_API_URL, built once at worker start."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._http: httpx.AsyncClient | None = None
+        if settings.pms_api_url:
+            headers = {"User-Agent": "likemagic-reactor"}
+            if settings.pms_api_token:
+                headers["Authorization"] = f"Bearer {settings.pms_api_token.get_secret_value()}"
+            self._http = httpx.AsyncClient(
+                base_url=settings.pms_api_url.rstrip("/"),
+                headers=headers,
+                timeout=settings.http_timeout_seconds,
+            )
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.pms_assign_task, self.pms_unassign_task]
+
+    def _path(self, task_id: str) -> str:
+        return f"/tasks/{quote(task_id, safe='')}/assignee"
+
+    @activity.defn(name="pms_assign_task")
+    async def pms_assign_task(self, assignee: TaskAssignee) -> Delivery:
+        """PUT ``<PMS_API_URL>/tasks/<id>/assignee``: idempotent by nature.
+        Skipped when PMS_API_URL is not set; failure policy of activities/policy.py."""
+        if self._http is None:
+            return Delivery.skipped("PMS_API_URL is not set")
+        try:
+            response = await self._http.put(
+                self._path(assignee.task_id),
+                json={"staffId": assignee.staff_id, "name": assignee.staff_name},
+            )
+        except httpx.TransportError as err:
+            unreachable("PMS", err)
+        raise_for_status(
+            "PMS", response.status_code, response.content, response.headers, "the assignment"
+        )
+        log.info("pms task assigned", extra=fields(task_id=assignee.task_id))
+        return Delivery.sent("pms", f"assigned in the PMS to {assignee.staff_id}")
+
+    @activity.defn(name="pms_unassign_task")
+    async def pms_unassign_task(self, assignee: TaskAssignee) -> Delivery:
+        """DELETE the assignee (the undo of pms_assign_task); a 404 means already gone."""
+        if self._http is None:
+            return Delivery.skipped("PMS_API_URL is not set")
+        try:
+            response = await self._http.delete(self._path(assignee.task_id))
+        except httpx.TransportError as err:
+            unreachable("PMS", err)
+        if response.status_code != 404:
+            raise_for_status(
+                "PMS", response.status_code, response.content, response.headers, "the unassignment"
+            )
+        log.info("pms task unassigned", extra=fields(task_id=assignee.task_id))
+        return Delivery.sent("pms", f"unassigned {assignee.staff_id} in the PMS")

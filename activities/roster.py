@@ -1,0 +1,65 @@
+"""The housekeeping roster: a YAML file of staff, their zones and shifts."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError, field_validator
+from temporalio import activity
+from temporalio.client import Client
+
+from activities.policy import invalid_input
+from core.settings import Settings
+
+SHIFT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+
+
+class Staff(BaseModel):
+    id: str
+    name: str
+    slack: str | None = None
+    email: str | None = None
+    floors: list[int] = []
+    units: list[str] = []
+    shift: str | None = None
+
+    @field_validator("shift")
+    @classmethod
+    def _shift_format(cls, value: str | None) -> str | None:
+        if value is not None and not SHIFT.fullmatch(value):
+            raise ValueError('shift must look like "07:00-15:00"')
+        return value
+
+
+class Roster(BaseModel):
+    timezone: str = "UTC"
+    staff: list[Staff]
+
+
+def read_roster(path: Path) -> Roster:
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return Roster.model_validate(raw)
+    except FileNotFoundError:
+        invalid_input("roster", f"HOUSEKEEPING_ROSTER file {path} does not exist")
+    except (yaml.YAMLError, ValidationError) as err:
+        invalid_input("roster", f"{path} is not a valid roster: {err}")
+
+
+class RosterActivities:
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._path = settings.housekeeping_roster
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.housekeeping_roster]
+
+    @activity.defn(name="housekeeping_roster")
+    async def housekeeping_roster(self) -> Roster:
+        """The roster as it is now (read on every assignment, so edits apply at once).
+        A missing or invalid file is a non-retryable error."""
+        return await asyncio.to_thread(read_roster, self._path)

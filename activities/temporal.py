@@ -1,0 +1,203 @@
+"""Temporal itself as a system reactor talks to: reading past events back from its
+visibility store (no second store), and delivering events to long-running workflows."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.policy import Delivery, invalid_input
+from core.events import LikeMagicEvent, Topic
+from core.logging import fields
+from core.settings import Settings
+from core.temporal import HOUSEKEEPER, OBJECT_ID, OBJECT_TYPE, PMS_PROPERTY_ID, RESERVATION_ID
+
+log = logging.getLogger("reactor.temporal")
+
+SAFE_VALUE = re.compile(r"[A-Za-z0-9._:@/ -]+")
+HOUSEKEEPING_WORKFLOW = "HousekeepingAssignment"
+
+
+def housekeeping_workflow_id(task_id: str) -> str:
+    return f"housekeeping-{task_id}"
+
+
+def _safe(value: str) -> str:
+    if not SAFE_VALUE.fullmatch(value):
+        invalid_input("Temporal lookup", f"unsupported characters in {value!r}")
+    return value
+
+
+class FindEvent(BaseModel):
+    object_id: str
+    topic: str
+
+
+class HousekeepingPolicy(BaseModel):
+    """Configuration an assignment runs with, fixed when it starts."""
+
+    sla_minutes: dict[str, int] = {}
+    default_sla_minutes: int = 45
+    max_reassignments: int = 2
+    # How long a workflow started by a TASK_COMPLETED/UPDATED waits for its TASK_CREATED.
+    wait_for_created_hours: int = 24
+
+    def sla_for(self, task_type: str | None) -> int:
+        return self.sla_minutes.get(task_type or "", self.default_sla_minutes)
+
+
+class HousekeepingInput(BaseModel):
+    task_id: str
+    policy: HousekeepingPolicy = HousekeepingPolicy()
+
+
+def linked_reservation(event: LikeMagicEvent) -> str | None:
+    links = event.context.get("links")
+    if not isinstance(links, dict):
+        return None
+    for key in ("pmsDepartingReservationId", "pmsArrivingReservationId"):
+        if isinstance(links.get(key), str) and links[key]:
+            return str(links[key])
+    ids = links.get("pmsReservationIds")
+    if isinstance(ids, list) and ids and isinstance(ids[0], str):
+        return ids[0]
+    return None
+
+
+class TemporalActivities:
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self._client = client
+        self._settings = settings
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [
+            self.find_event,
+            self.count_open_assignments,
+            self.deliver_task_event,
+            self.cancel_reservation_assignments,
+        ]
+
+    @activity.defn(name="find_event")
+    async def find_event(self, query: FindEvent) -> LikeMagicEvent | None:
+        """The newest event of ``topic`` about ``object_id`` that reactor received, if any.
+
+        Read-only; Temporal errors are retried.
+        """
+        listing = self._client.list_workflows(
+            f'WorkflowType = "EventRouter" AND ObjectId = "{_safe(query.object_id)}" '
+            f'AND Topic = "{_safe(query.topic)}"',
+            limit=1,
+        )
+        async for execution in listing:
+            handle = self._client.get_workflow_handle(execution.id, run_id=execution.run_id)
+            history = await handle.fetch_history()
+            started = history.events[0].workflow_execution_started_event_attributes
+            [event] = await self._client.data_converter.decode(
+                started.input.payloads, [LikeMagicEvent]
+            )
+            return event if isinstance(event, LikeMagicEvent) else None
+        return None
+
+    @activity.defn(name="count_open_assignments")
+    async def count_open_assignments(self, staff_ids: list[str]) -> dict[str, int]:
+        """How many running housekeeping assignments each staff member holds, counted
+        from Temporal's visibility store (the Housekeeper search attribute)."""
+        counts: dict[str, int] = {}
+        for staff_id in staff_ids:
+            result = await self._client.count_workflows(
+                f'WorkflowType = "{HOUSEKEEPING_WORKFLOW}" AND ExecutionStatus = "Running" '
+                f'AND {HOUSEKEEPER.name} = "{_safe(staff_id)}"'
+            )
+            counts[staff_id] = result.count
+        return counts
+
+    def _policy(self) -> HousekeepingPolicy:
+        s = self._settings
+        return HousekeepingPolicy(
+            sla_minutes=s.housekeeping_sla_minutes,
+            default_sla_minutes=s.housekeeping_default_sla_minutes,
+            max_reassignments=s.housekeeping_max_reassignments,
+        )
+
+    @activity.defn(name="deliver_task_event")
+    async def deliver_task_event(self, event: LikeMagicEvent) -> Delivery:
+        """Hand a TASK_* event to the task's ``housekeeping-<task id>`` workflow with
+        signal-with-start, so whichever event arrives first starts it. Task types
+        outside HOUSEKEEPING_TASK_TYPES are skipped; an assignment that already
+        finished is not started again. Safe to run twice: the workflow ignores an
+        event it has seen.
+        """
+        if not event.object_id:
+            return Delivery.skipped("the event names no task (objectId)")
+        task_type = event.context.get("type")
+        types = self._settings.housekeeping_task_type_list()
+        if event.topic == Topic.TASK_CREATED and task_type not in types:
+            return Delivery.skipped(f"task type {task_type} is not in HOUSEKEEPING_TASK_TYPES")
+        if isinstance(task_type, str) and task_type not in types:
+            return Delivery.skipped(f"task type {task_type} is not in HOUSEKEEPING_TASK_TYPES")
+        attributes: list[SearchAttributePair[str]] = [
+            SearchAttributePair(OBJECT_TYPE, "TASK"),
+            SearchAttributePair(OBJECT_ID, event.object_id),
+        ]
+        if event.pms_property_id:
+            attributes.append(SearchAttributePair(PMS_PROPERTY_ID, event.pms_property_id))
+        reservation = linked_reservation(event)
+        if reservation:
+            attributes.append(SearchAttributePair(RESERVATION_ID, reservation))
+        workflow_id = housekeeping_workflow_id(event.object_id)
+        try:
+            await self._client.start_workflow(
+                HOUSEKEEPING_WORKFLOW,
+                HousekeepingInput(task_id=event.object_id, policy=self._policy()),
+                id=workflow_id,
+                task_queue=activity.info().task_queue,
+                start_signal="task_event",
+                start_signal_args=[event],
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=TypedSearchAttributes(attributes),
+                static_summary=f"Housekeeping {event.context.get('title') or event.object_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            return Delivery.skipped(f"the assignment {workflow_id} has already finished")
+        log.info("task event delivered", extra=fields(event_id=event.id, workflow_id=workflow_id))
+        return Delivery.sent("temporal", f"delivered to {workflow_id}", workflow_id)
+
+    @activity.defn(name="cancel_reservation_assignments")
+    async def cancel_reservation_assignments(self, event: LikeMagicEvent) -> Delivery:
+        """Signal the cancellation of a reservation to every open housekeeping
+        assignment linked to it (found through the ReservationId search attribute)."""
+        if not event.object_id:
+            return Delivery.skipped("the event names no reservation (objectId)")
+        listing = self._client.list_workflows(
+            f'WorkflowType = "{HOUSEKEEPING_WORKFLOW}" AND ExecutionStatus = "Running" '
+            f'AND {RESERVATION_ID.name} = "{_safe(event.object_id)}"'
+        )
+        signalled = []
+        async for execution in listing:
+            if execution.status != WorkflowExecutionStatus.RUNNING:
+                continue
+            try:
+                await self._client.get_workflow_handle(execution.id).signal("task_event", event)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: nothing to do
+                    raise
+                continue
+            signalled.append(execution.id)
+        if not signalled:
+            return Delivery.skipped("no open housekeeping assignment for this reservation")
+        return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")
