@@ -13,7 +13,9 @@ import asyncio
 import dataclasses
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -46,15 +48,25 @@ WORKFLOW_RUNNER = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
-    """A worker with everything the registry holds (the tests use this too)."""
+def build_worker(
+    client: Client,
+    settings: Settings,
+    task_queue: str | None = None,
+    activities: Sequence[Callable[..., Any]] | None = None,
+    **options: Any,
+) -> Worker:
+    """A worker with everything the registry holds (the tests use this too; they may
+    pass ``activities`` to stand in for some of them, and other Worker ``options``)."""
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=registry.workflow_classes(),
-        activities=registry.build_activities(settings, client),
+        activities=(
+            activities if activities is not None else registry.build_activities(settings, client)
+        ),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_runner=WORKFLOW_RUNNER,
+        **options,
     )
 
 

@@ -102,14 +102,20 @@ class TemporalActivities:
             f'AND Topic = "{_safe(query.topic)}"',
             limit=1,
         )
-        async for execution in listing:
-            handle = self._client.get_workflow_handle(execution.id, run_id=execution.run_id)
-            history = await handle.fetch_history()
-            started = history.events[0].workflow_execution_started_event_attributes
-            [event] = await self._client.data_converter.decode(
-                started.input.payloads, [LikeMagicEvent]
-            )
-            return event if isinstance(event, LikeMagicEvent) else None
+        try:
+            async for execution in listing:
+                handle = self._client.get_workflow_handle(execution.id, run_id=execution.run_id)
+                history = await handle.fetch_history()
+                started = history.events[0].workflow_execution_started_event_attributes
+                [event] = await self._client.data_converter.decode(
+                    started.input.payloads, [LikeMagicEvent]
+                )
+                return event if isinstance(event, LikeMagicEvent) else None
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            # A server without visibility queries: the caller does without the event.
+            log.warning("visibility queries unsupported", extra=fields(topic=query.topic))
         return None
 
     @activity.defn(name="count_open_assignments")

@@ -21,6 +21,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # VAR= (as compose files pass unset optional variables) means "unset".
+        env_ignore_empty=True,
     )
 
     environment: Literal["development", "production"] = Field(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
 
 from api.app import create_app
 from core.settings import Settings
 from worker import build_worker
+from workflows import registry
 from workflows.reaction import ReactionOutcome, RouterResult
 
 SECRET = "test-secret-0123456789abcdef"
@@ -67,16 +69,41 @@ def unique(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**fresh, **changes}
 
 
+def activity_name(fn: Callable[..., Any]) -> str:
+    return str(getattr(fn, "__temporal_activity_definition").name)
+
+
+def worker_for(
+    client: Client,
+    settings: Settings,
+    stand_ins: Sequence[Callable[..., Any]] = (),
+    **options: Any,
+) -> Worker:
+    """The production worker, with test functions standing in for activities of the
+    same name (for what a test server cannot do, such as visibility queries)."""
+    replaced = {activity_name(f) for f in stand_ins}
+    activities = [
+        a for a in registry.build_activities(settings, client) if activity_name(a) not in replaced
+    ]
+    return build_worker(client, settings, activities=[*activities, *stand_ins], **options)
+
+
 @asynccontextmanager
 async def running_reactor(
-    client: Client, tmp: Path, *, worker: bool = True, **overrides: Any
+    client: Client,
+    tmp: Path,
+    *,
+    worker: bool = True,
+    stand_ins: Sequence[Callable[..., Any]] = (),
+    worker_options: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Reactor]:
     settings = make_settings(tmp, **overrides)
     app = create_app(settings, temporal_client=client)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://reactor") as http:
         if worker:
-            async with build_worker(client, settings):
+            async with worker_for(client, settings, stand_ins, **(worker_options or {})):
                 yield Reactor(client, settings, http)
         else:
             yield Reactor(client, settings, http)

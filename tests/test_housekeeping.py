@@ -1,0 +1,442 @@
+"""Housekeeping assignment on the time-skipping test server: SLA timers fire when the
+test skips time. Events go through the real webhook, router and delivery activity."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from activities.roster import Roster, Staff
+from core.events import LikeMagicEvent
+from core.temporal import HOUSEKEEPER
+from tests.conftest import sample
+from tests.fakes import Reply
+from tests.helpers import running_reactor, unique, worker_for
+from tests.integrations import integrations
+from worker import WORKFLOW_RUNNER
+from workflows import registry
+from workflows.housekeeping import AssignmentState, choose, covers, floor_of, on_shift
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+SLA = timedelta(minutes=45)  # DEPARTURE_CLEANING
+
+ROSTER = """
+timezone: Europe/Zurich
+staff:
+  - {id: hk-ana, name: Ana, email: ana@hotel.example, floors: [4]}
+  - {id: hk-bo, name: Bo, slack: U0BO, email: bo@hotel.example, floors: [4]}
+  - {id: hk-cy, name: Cy, email: cy@hotel.example, floors: [1]}
+"""
+
+
+@activity.defn(name="count_open_assignments")
+async def no_open_assignments(staff_ids: list[str]) -> dict[str, int]:
+    # The time-skipping server has no visibility queries; the real activity is
+    # tested against the dev server below.
+    return dict.fromkeys(staff_ids, 0)
+
+
+def task_events() -> tuple[dict, dict, dict]:
+    created = unique(sample("task_created"))
+    completed = unique(sample("task_completed"), objectId=created["objectId"])
+    cancelled = unique(
+        sample("task_completed"),
+        objectId=created["objectId"],
+        topic="TASK_UPDATED",
+        context={"status": "CANCELLED"},
+    )
+    return created, completed, cancelled
+
+
+class Stay:
+    """A reactor on the time-skipping server with every integration faked."""
+
+    def __init__(self, env, reactor, fakes, created):
+        self.env, self.reactor, self.fakes = env, reactor, fakes
+        self.handle = reactor.client.get_workflow_handle(
+            f"housekeeping-{created['objectId']}", result_type=AssignmentState
+        )
+        self.posted: list[str] = []
+
+    async def post(self, event: dict) -> None:
+        answer = await self.reactor.post(event)
+        assert answer.status_code == 200, answer.text
+        self.posted.append(event["id"])
+
+    async def settle(self) -> None:
+        """Let every router finish while this worker lives: work left pending on a
+        queue nobody polls would stop the test server from skipping time later."""
+        with self.env.auto_time_skipping_disabled():
+            for event_id in self.posted:
+                await self.reactor.routed(event_id)
+
+    async def state(self) -> AssignmentState:
+        return await self.handle.query("state", result_type=AssignmentState)
+
+    async def until(self, check, what: str) -> AssignmentState:
+        for _ in range(400):
+            try:
+                state = await self.state()
+                if check(state):
+                    return state
+            except Exception:  # noqa: BLE001 - not started yet
+                pass
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"never reached: {what}; last state: {await self.state()}")
+
+    async def skip(self, duration: timedelta) -> None:
+        await self.env.sleep(duration)
+
+    def emails_to(self, address: str) -> list[dict]:
+        return [
+            r.json()
+            for r in self.fakes.sendgrid.succeeded()
+            if r.json()["personalizations"][0]["to"][0]["email"] == address
+        ]
+
+    def slack_lines(self, fake) -> list[str]:
+        return [r.json()["text"] for r in fake.succeeded()]
+
+    def pms(self) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in self.fakes.crm.requests if "/tasks/" in r.path]
+
+
+async def start(skipping_env, tmp_path, fakes, created, worker_options=None, **overrides):
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    settings = {
+        **fakes.settings(),
+        "HOUSEKEEPING_ROSTER": str(roster),
+        "SLACK_SUPERVISOR_WEBHOOK_URL": f"{fakes.slack_support.url}/services/supervisor",
+        # The PMS fake shares the CRM fake's server; paths tell them apart.
+        "PMS_API_URL": f"{fakes.crm.url}/pms",
+        **overrides,
+    }
+    return running_reactor(
+        skipping_env.client,
+        tmp_path,
+        stand_ins=[no_open_assignments],
+        worker_options=worker_options,
+        **settings,
+    )
+
+
+def record(name: str, history: WorkflowHistory) -> None:
+    """With REACTOR_RECORD_HISTORIES=1, keep the history for the replay test."""
+    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"housekeeping_{name}.json").write_text(history.to_json())
+
+
+# ----- the whole flow
+
+
+async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, tmp_path):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            state = await stay.until(lambda s: s.status == "assigned", "assigned")
+            assert state.assignee and state.assignee.id == "hk-ana"  # floor 4, first
+            assert state.deadline is not None
+            described = await stay.handle.describe()
+            assert described.typed_search_attributes.get(HOUSEKEEPER) == "hk-ana"
+            await stay.skip(timedelta(minutes=30))
+            await stay.post(completed)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            record("happy_path", await stay.handle.fetch_history())
+            await stay.settle()
+
+    assert result.status == "completed"
+    assert result.completed_by == "hk-ines"
+    assert result.took_minutes == 43  # from the events' own timestamps
+    assert result.escalations == 0 and result.reassignments == 0
+    assert stay.pms() == [("PUT", f"/pms/tasks/{created['objectId']}/assignee")]
+    [notice] = stay.emails_to("ana@hotel.example")
+    assert notice["subject"] == "New task for you: Departure cleaning room 412 (U-412)"
+    assert stay.slack_lines(fakes.slack_support) == []  # no escalation
+
+
+async def test_first_breach_escalates_and_keeps_waiting(skipping_env, tmp_path):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.skip(SLA + timedelta(minutes=1))
+            state = await stay.until(lambda s: s.escalations == 1, "escalated")
+            assert state.assignee and state.assignee.id == "hk-ana"
+            assert state.reassignments == 0
+            await stay.post(completed)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await stay.settle()
+    [escalation] = stay.slack_lines(fakes.slack_support)
+    assert escalation.startswith("SLA missed: Departure cleaning room 412 (U-412)")
+    assert "assigned to Ana" in escalation
+    assert result.status == "completed"
+
+
+async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.skip(SLA + timedelta(minutes=1))
+            await stay.until(lambda s: s.escalations == 1, "escalated")
+            await stay.skip(SLA)
+            state = await stay.until(
+                lambda s: s.reassignments == 1 and s.status == "assigned", "reassigned"
+            )
+            described = await stay.handle.describe()
+            await stay.post(completed)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            record("reassigned", await stay.handle.fetch_history())
+            await stay.settle()
+
+    assert state.assignee and state.assignee.id == "hk-bo"
+    assert state.previous_assignees == ["hk-ana"]
+    assert described.typed_search_attributes.get(HOUSEKEEPER) == "hk-bo"
+    path = f"/pms/tasks/{created['objectId']}/assignee"
+    assert stay.pms() == [("PUT", path), ("DELETE", path), ("PUT", path)]
+    # Both told: Ana that it is no longer hers, Bo (by Slack mention) that it is his.
+    assert [m["subject"] for m in stay.emails_to("ana@hotel.example")] == [
+        "New task for you: Departure cleaning room 412 (U-412)",
+        "No longer yours: Departure cleaning room 412 (U-412)",
+    ]
+    [mention] = [line for line in stay.slack_lines(fakes.slack_ops) if line.startswith("<@")]
+    assert mention.startswith("<@U0BO> new task for you: Departure cleaning room 412")
+    assert result.status == "completed" and result.reassignments == 1
+
+
+async def test_reassignment_limit_fails_with_alert_and_nothing_assigned(skipping_env, tmp_path):
+    created, _, _ = task_events()
+    with integrations() as fakes:
+        async with await start(
+            skipping_env, tmp_path, fakes, created, HOUSEKEEPING_MAX_REASSIGNMENTS=1
+        ) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            for expected in (1, 1, 2):  # escalate, reassign, escalate again
+                await stay.skip(SLA + timedelta(minutes=1))
+                await stay.until(
+                    lambda s, e=expected: s.escalations == e, f"escalations {expected}"
+                )
+            await stay.skip(SLA + timedelta(minutes=1))
+            with skipping_env.auto_time_skipping_disabled():
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await stay.handle.result()
+            described = await stay.handle.describe()
+            await stay.settle()
+
+    message = failed.value.cause.message
+    assert "limit of 1 reassignment(s) is reached" in message
+    assert "Undone:" in message and "PMS assignment to hk-bo" in message
+    assert described.status == WorkflowExecutionStatus.FAILED
+    assert described.typed_search_attributes.get(HOUSEKEEPER) is None
+    assert stay.pms()[-1][0] == "DELETE"
+    alerts = [line for line in stay.slack_lines(fakes.slack_ops) if "rotating_light" in line]
+    assert len(alerts) == 1 and created["objectId"] in alerts[0]
+
+
+async def test_pms_rejecting_the_write_back_leaves_nothing_assigned(skipping_env, tmp_path):
+    created, _, _ = task_events()
+    with integrations() as fakes:
+        fakes.crm.fail_next(Reply(409, {"message": "task is locked"}))
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "failed", "failed")
+            with skipping_env.auto_time_skipping_disabled():
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await stay.handle.result()
+            described = await stay.handle.describe()
+            await stay.settle()
+            state = await stay.state()
+
+    message = failed.value.cause.message
+    assert "failed at PMS write-back: PMS rejected the assignment: 409 task is locked" in message
+    assert "Undone: assignee hk-ana" in message
+    assert state.assignee is None
+    assert described.typed_search_attributes.get(HOUSEKEEPER) is None
+    assert stay.emails_to("ana@hotel.example") == []  # never told
+    assert any("rotating_light" in line for line in stay.slack_lines(fakes.slack_ops))
+
+
+async def test_notification_failing_for_good_undoes_the_assignment(skipping_env, tmp_path):
+    created, _, _ = task_events()
+    with integrations() as fakes:
+        fakes.sendgrid.fail_next(Reply(400, {"errors": [{"message": "invalid to address"}]}))
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "failed", "failed")
+            with skipping_env.auto_time_skipping_disabled():
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await stay.handle.result()
+            described = await stay.handle.describe()
+            await stay.settle()
+
+    message = failed.value.cause.message
+    assert "failed at notify: SendGrid rejected the email: 400 invalid to address" in message
+    path = f"/pms/tasks/{created['objectId']}/assignee"
+    assert stay.pms() == [("PUT", path), ("DELETE", path)]
+    assert described.typed_search_attributes.get(HOUSEKEEPER) is None
+
+
+async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env, tmp_path):
+    created, _, cancelled = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.skip(timedelta(minutes=20))
+            await stay.post(cancelled)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await stay.settle()
+
+    assert result.status == "cancelled"
+    assert result.assignee is None
+    path = f"/pms/tasks/{created['objectId']}/assignee"
+    assert stay.pms() == [("PUT", path), ("DELETE", path)]
+    subjects = [m["subject"] for m in stay.emails_to("ana@hotel.example")]
+    assert subjects[-1] == "No longer yours: Departure cleaning room 412 (U-412)"
+
+
+async def test_completed_arriving_before_created_is_not_lost(skipping_env, tmp_path):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(completed)
+            await stay.until(lambda s: completed["id"] in s.events_applied, "completion held")
+            await stay.post(created)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await stay.settle()
+
+    assert result.status == "completed"
+    assert result.completed_by == "hk-ines"
+    assert result.assignee is None
+    assert stay.pms() == []
+    assert fakes.sendgrid.requests == []  # nobody was sent to a finished task
+
+
+async def test_the_same_event_twice_changes_nothing(skipping_env, tmp_path):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            again = await reactor.post(created)  # the publisher's redelivery
+            assert again.json()["status"] == "duplicate"
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            # A retried delivery activity signals the same event again.
+            await stay.handle.signal("task_event", LikeMagicEvent.model_validate(created))
+            await stay.post(completed)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await stay.settle()
+
+    assert result.events_applied == [created["id"], completed["id"]]
+    assert len(stay.pms()) == 1
+    assert len(stay.emails_to("ana@hotel.example")) == 1
+
+
+async def test_a_new_worker_picks_up_the_wait_and_the_timer_still_fires(skipping_env, tmp_path):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        # Not sticky: the test server does not hand a dead worker's sticky queue back
+        # to the normal queue while it skips time (a real server does, after 5 s).
+        async with await start(
+            skipping_env, tmp_path, fakes, created, worker_options={"max_cached_workflows": 0}
+        ) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.settle()
+        # The first worker is gone; a new one (a restarted process) takes over.
+        async with worker_for(skipping_env.client, reactor.settings, [no_open_assignments]):
+            await stay.skip(SLA + timedelta(minutes=1))
+            state = await stay.until(lambda s: s.escalations == 1, "escalated by the new worker")
+            await stay.handle.signal("task_event", LikeMagicEvent.model_validate(completed))
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+    assert state.assignee and state.assignee.id == "hk-ana"
+    assert result.status == "completed" and result.escalations == 1
+
+
+# ----- determinism: recorded histories must replay against the current code
+
+
+@pytest.mark.parametrize(
+    "path", sorted(HISTORIES.glob("housekeeping_*.json")), ids=lambda p: p.stem
+)
+async def test_recorded_history_replays(path):
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    await Replayer(
+        workflows=registry.workflow_classes(),
+        workflow_runner=WORKFLOW_RUNNER,
+        data_converter=pydantic_data_converter,
+    ).replay_workflow(history)
+
+
+def test_histories_are_recorded():
+    assert len(list(HISTORIES.glob("housekeeping_*.json"))) >= 2
+
+
+# ----- choosing, as pure functions
+
+
+def staff(id: str, **kw) -> Staff:
+    return Staff(id=id, name=id, **kw)
+
+
+def test_floor_and_zone_matching():
+    assert floor_of("U-412") == 4 and floor_of("1203") == 12 and floor_of("U-7") is None
+    assert covers(staff("a", floors=[4]), "U-412")
+    assert covers(staff("b", units=["U-4*"]), "U-412")
+    assert not covers(staff("c", floors=[1]), "U-412")
+
+
+def test_shifts_including_night_shifts():
+    assert on_shift(staff("a", shift="07:00-15:00"), time(9))
+    assert not on_shift(staff("a", shift="07:00-15:00"), time(15))
+    assert on_shift(staff("n", shift="22:00-06:00"), time(2))
+    assert not on_shift(staff("n", shift="22:00-06:00"), time(12))
+
+
+def test_choice_prefers_zone_then_fewest_open_then_roster_order():
+    roster = Roster(
+        staff=[
+            staff("far", floors=[1]),
+            staff("busy", floors=[4]),
+            staff("free", floors=[4]),
+            staff("off", floors=[4], shift="22:00-23:00"),
+        ]
+    )
+    counts = {"far": 0, "busy": 3, "free": 1, "off": 0}
+    assert choose(roster, counts, "U-412", set(), time(9)).id == "free"
+    assert choose(roster, counts, "U-412", {"free", "busy"}, time(9)).id == "far"
+    assert choose(roster, counts, "U-412", {"far", "busy", "free", "off"}, time(9)) is None
+    # Nobody on shift: everyone is a candidate rather than nobody.
+    night = Roster(staff=[staff("a", shift="07:00-08:00"), staff("b", shift="09:00-10:00")])
+    assert choose(night, {}, None, set(), time(23)).id == "a"
