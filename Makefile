@@ -31,6 +31,7 @@ pytest: $(STAMP)
 
 ## Webhook ack latency and throughput against raw start_workflow (see bench/README.md).
 bench: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/webhook.py
 
 clean:
