@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -70,12 +71,22 @@ def build_worker(
     )
 
 
+def metrics_runtime(settings: Settings, host: str = "0.0.0.0") -> Runtime | None:
+    """A runtime serving the SDK's metrics (task latencies, slots, polls, failures) in
+    Prometheus format on WORKER_METRICS_PORT; None while that is unset."""
+    if settings.worker_metrics_port is None:
+        return None
+    # Every interface: in a container, the scraper comes from outside.
+    address = f"{host}:{settings.worker_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+
+
 async def run_worker(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(client, settings)
     log.info(
         "worker started",
@@ -83,6 +94,7 @@ async def run_worker(settings: Settings) -> None:
             address=settings.temporal_address,
             namespace=settings.temporal_namespace,
             task_queue=settings.task_queue,
+            metrics_port=settings.worker_metrics_port,
         ),
     )
     async with worker:

@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.policy import Delivery, raise_for_status, unreachable
-from core.logging import fields
+from core.logging import activity_fields
 from core.settings import Settings
 
 log = logging.getLogger("reactor.crm")
@@ -65,5 +65,5 @@ class CrmActivities:
         raise_for_status(
             "CRM", response.status_code, response.content, response.headers, "the profile update"
         )
-        log.info("crm profile updated", extra=fields(event_id=update.event_id))
+        log.info("crm profile updated", extra=activity_fields(event_id=update.event_id))
         return Delivery.sent("crm", f"updated {len(update.changes)} profile field(s)")

@@ -27,7 +27,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
-from core.logging import fields
+from core.logging import activity_fields
 from core.settings import Settings
 
 log = logging.getLogger("reactor.email")
@@ -162,7 +162,7 @@ class EmailActivities:
                 delivery = Delivery.sent("outbox", f"{request.kind} email", str(path))
         log.info(
             "email sent",
-            extra=fields(key=request.key, kind=request.kind, provider=delivery.provider),
+            extra=activity_fields(key=request.key, kind=request.kind, provider=delivery.provider),
         )
         return delivery
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 
 from activities.policy import Delivery, raise_for_status, unreachable
 from core.events import LikeMagicEvent
-from core.logging import fields
+from core.logging import activity_fields
 from core.settings import Settings
 
 log = logging.getLogger("reactor.event_log")
@@ -53,5 +53,5 @@ class EventLogActivities:
         raise_for_status(
             "activity log", response.status_code, response.content, response.headers, "the event"
         )
-        log.info("event forwarded", extra=fields(event_id=event.id))
+        log.info("event forwarded", extra=activity_fields(event_id=event.id))
         return Delivery.sent("event-log", "forwarded")

@@ -13,7 +13,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.policy import Delivery, raise_for_status, unreachable
-from core.logging import fields
+from core.logging import activity_fields
 from core.settings import Settings
 
 log = logging.getLogger("reactor.pms")
@@ -62,7 +62,7 @@ class PmsActivities:
         raise_for_status(
             "PMS", response.status_code, response.content, response.headers, "the assignment"
         )
-        log.info("pms task assigned", extra=fields(task_id=assignee.task_id))
+        log.info("pms task assigned", extra=activity_fields(task_id=assignee.task_id))
         return Delivery.sent("pms", f"assigned in the PMS to {assignee.staff_id}")
 
     @activity.defn(name="pms_unassign_task")
@@ -78,5 +78,5 @@ class PmsActivities:
             raise_for_status(
                 "PMS", response.status_code, response.content, response.headers, "the unassignment"
             )
-        log.info("pms task unassigned", extra=fields(task_id=assignee.task_id))
+        log.info("pms task unassigned", extra=activity_fields(task_id=assignee.task_id))
         return Delivery.sent("pms", f"unassigned {assignee.staff_id} in the PMS")

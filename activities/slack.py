@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
-from urllib.parse import quote
 
 from pydantic import BaseModel
 from slack_sdk.errors import SlackRequestError
@@ -15,7 +14,8 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
-from core.logging import fields
+from core.links import workflow_url
+from core.logging import activity_fields
 from core.settings import Settings
 
 log = logging.getLogger("reactor.slack")
@@ -107,14 +107,13 @@ class SlackActivities:
         raise_for_status(
             "Slack", response.status_code, response.body, response.headers, action="the message"
         )
-        log.info("slack message posted", extra=fields(channel=message.channel))
+        log.info("slack message posted", extra=activity_fields(channel=message.channel))
         return Delivery.sent("slack", f"posted to the {message.channel} channel")
 
     @activity.defn(name="alert_reaction_failed")
     async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
         """Tell the operations channel that a reaction failed for good."""
-        execution = quote(alert.workflow_id, safe="")
-        link = f"{self._ui}/namespaces/{quote(self._namespace)}/workflows/{execution}"
+        link = workflow_url(self._ui, self._namespace, alert.workflow_id)
         text = (
             f"Reaction {alert.reaction} failed for event {alert.event_id} "
             f"({alert.topic}): {alert.error}"

@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.policy import Delivery, invalid_input
 from core.events import LikeMagicEvent, Topic
-from core.logging import fields
+from core.logging import activity_fields, fields
 from core.settings import Settings
 from core.temporal import HOUSEKEEPER, OBJECT_ID, OBJECT_TYPE, PMS_PROPERTY_ID, RESERVATION_ID
 
@@ -30,6 +30,7 @@ log = logging.getLogger("reactor.temporal")
 
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._:@/ -]+")
 HOUSEKEEPING_WORKFLOW = "HousekeepingAssignment"
+JOURNEY_WORKFLOW = "GuestJourney"
 
 
 def housekeeping_workflow_id(task_id: str) -> str:
@@ -78,6 +79,33 @@ def linked_reservation(event: LikeMagicEvent) -> str | None:
     return None
 
 
+class JourneyPolicy(BaseModel):
+    """Configuration a guest journey runs with, fixed when it starts (and carried
+    across continue-as-new)."""
+
+    pre_arrival_days: int = 3
+    pre_arrival_hour: int = 10
+    mid_stay_hour: int = 10
+    review_delay_hours: int = 6
+    quiet_hours: str = "21:00-08:00"
+    property_timezones: dict[str, str] = {}
+    max_history_events: int = 5000
+
+    def timezone_of(self, property_id: str | None) -> str:
+        return self.property_timezones.get(property_id or "", "UTC")
+
+
+class JourneyInput(BaseModel):
+    reservation_id: str
+    policy: JourneyPolicy = JourneyPolicy()
+    # The journey's own state, carried across continue-as-new (None on a fresh start).
+    state: dict[str, Any] | None = None
+
+
+def journey_workflow_id(reservation_id: str) -> str:
+    return f"journey-{reservation_id}"
+
+
 class TemporalActivities:
     def __init__(self, settings: Settings, client: Client) -> None:
         self._client = client
@@ -89,6 +117,7 @@ class TemporalActivities:
             self.count_open_assignments,
             self.deliver_task_event,
             self.cancel_reservation_assignments,
+            self.deliver_reservation_event,
         ]
 
     @activity.defn(name="find_event")
@@ -115,7 +144,7 @@ class TemporalActivities:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise
             # A server without visibility queries: the caller does without the event.
-            log.warning("visibility queries unsupported", extra=fields(topic=query.topic))
+            log.warning("visibility queries unsupported", extra=activity_fields(topic=query.topic))
         return None
 
     @activity.defn(name="count_open_assignments")
@@ -181,6 +210,55 @@ class TemporalActivities:
         except WorkflowAlreadyStartedError:
             return Delivery.skipped(f"the assignment {workflow_id} has already finished")
         log.info("task event delivered", extra=fields(event_id=event.id, workflow_id=workflow_id))
+        return Delivery.sent("temporal", f"delivered to {workflow_id}", workflow_id)
+
+    def _journey_policy(self) -> JourneyPolicy:
+        s = self._settings
+        return JourneyPolicy(
+            pre_arrival_days=s.journey_pre_arrival_days,
+            pre_arrival_hour=s.journey_pre_arrival_hour,
+            mid_stay_hour=s.journey_mid_stay_hour,
+            review_delay_hours=s.journey_review_delay_hours,
+            quiet_hours=s.journey_quiet_hours,
+            property_timezones=s.property_timezones,
+            max_history_events=s.journey_max_history_events,
+        )
+
+    @activity.defn(name="deliver_reservation_event")
+    async def deliver_reservation_event(self, event: LikeMagicEvent) -> Delivery:
+        """Hand a RESERVATION_* event to the reservation's ``journey-<id>`` workflow with
+        signal-with-start: whichever event of a reservation arrives first starts its
+        journey. A journey that already finished is not started again. Safe to run
+        twice: the journey applies each event once.
+        """
+        if not event.object_id:
+            return Delivery.skipped("the event names no reservation (objectId)")
+        attributes: list[SearchAttributePair[str]] = [
+            SearchAttributePair(OBJECT_TYPE, "RESERVATION"),
+            SearchAttributePair(OBJECT_ID, event.object_id),
+            SearchAttributePair(RESERVATION_ID, event.object_id),
+        ]
+        if event.pms_property_id:
+            attributes.append(SearchAttributePair(PMS_PROPERTY_ID, event.pms_property_id))
+        workflow_id = journey_workflow_id(event.object_id)
+        try:
+            await self._client.start_workflow(
+                JOURNEY_WORKFLOW,
+                JourneyInput(reservation_id=event.object_id, policy=self._journey_policy()),
+                id=workflow_id,
+                task_queue=activity.info().task_queue,
+                start_signal="reservation_event",
+                start_signal_args=[event],
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=TypedSearchAttributes(attributes),
+                static_summary=f"Guest journey {event.object_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            return Delivery.skipped(f"the journey {workflow_id} has already finished")
+        log.info(
+            "reservation event delivered", extra=fields(event_id=event.id, workflow_id=workflow_id)
+        )
         return Delivery.sent("temporal", f"delivered to {workflow_id}", workflow_id)
 
     @activity.defn(name="cancel_reservation_assignments")

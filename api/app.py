@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import health, webhooks
+from api import health, metrics, webhooks
 from api.errors import install_error_handlers
 from core.settings import Settings
 from core.temporal import FAST_FAIL_RETRY, connect
@@ -36,7 +36,9 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     )
     app.state.settings = settings
     app.state.temporal = temporal_client
+    app.state.metrics = metrics.WebhookMetrics()
     install_error_handlers(app)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

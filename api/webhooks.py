@@ -233,6 +233,7 @@ async def receive_event(
     started = time.perf_counter()
     answer = await _handle(request, settings, temporal)
     held = answer.outcome in ("accepted", "duplicate")
+    elapsed = time.perf_counter() - started
     log.info(
         "webhook",
         extra=fields(
@@ -241,7 +242,8 @@ async def receive_event(
             topic=answer.event.get("topic"),
             outcome=answer.outcome,
             status=answer.response.status_code,
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            latency_ms=round(elapsed * 1000, 1),
         ),
     )
+    request.app.state.metrics.observe(answer.event.get("topic"), answer.outcome, elapsed)
     return answer.response

@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from temporalio import activity
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -58,3 +60,17 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
 def fields(**values: Any) -> dict[str, Any]:
     """``extra=`` argument carrying structured fields."""
     return {"fields": values}
+
+
+def activity_fields(**values: Any) -> dict[str, Any]:
+    """``fields`` plus the running activity's ``workflow_id`` and, when it works for
+    an event (the router, or a reaction ``<event id>/<reaction>``), its ``event_id``,
+    so every line about an event can be found from either. Explicit values win."""
+    if activity.in_activity():
+        info = activity.info()
+        values.setdefault("workflow_id", info.workflow_id)
+        if info.workflow_type == "EventRouter":
+            values.setdefault("event_id", info.workflow_id)
+        elif info.workflow_id and "/" in info.workflow_id:
+            values.setdefault("event_id", info.workflow_id.split("/", 1)[0])
+    return fields(**values)

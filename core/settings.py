@@ -119,8 +119,33 @@ class Settings(BaseSettings):
     pms_api_url: str | None = Field(None, validation_alias="PMS_API_URL")
     pms_api_token: SecretStr | None = Field(None, validation_alias="PMS_API_TOKEN")
 
+    # Guest journeys
+    property_timezones: dict[str, str] = Field(
+        default_factory=dict, validation_alias="PROPERTY_TIMEZONES"
+    )
+    journey_pre_arrival_days: int = Field(3, validation_alias="JOURNEY_PRE_ARRIVAL_DAYS", ge=0)
+    journey_pre_arrival_hour: int = Field(
+        10, validation_alias="JOURNEY_PRE_ARRIVAL_HOUR", ge=0, le=23
+    )
+    journey_mid_stay_hour: int = Field(10, validation_alias="JOURNEY_MID_STAY_HOUR", ge=0, le=23)
+    journey_review_delay_hours: int = Field(6, validation_alias="JOURNEY_REVIEW_DELAY_HOURS", ge=0)
+    # Empty: no quiet hours.
+    journey_quiet_hours: str = Field(
+        "21:00-08:00",
+        validation_alias="JOURNEY_QUIET_HOURS",
+        pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$",
+    )
+    journey_max_history_events: int = Field(
+        5000, validation_alias="JOURNEY_MAX_HISTORY_EVENTS", ge=100
+    )
+
     # Reactions
     disabled_reactions: str = Field("", validation_alias="REACTOR_DISABLED_REACTIONS")
+
+    # Metrics: the worker serves Temporal SDK metrics on this port; unset: off.
+    worker_metrics_port: int | None = Field(
+        None, validation_alias="WORKER_METRICS_PORT", gt=0, le=65535
+    )
 
     # Logs
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
@@ -150,7 +175,9 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("property_names", "housekeeping_sla_minutes", mode="before")
+    @field_validator(
+        "property_names", "housekeeping_sla_minutes", "property_timezones", mode="before"
+    )
     @classmethod
     def _json_object(cls, value: object) -> object:
         if isinstance(value, str):

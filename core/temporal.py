@@ -15,6 +15,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig, TLSConfig
 
 from core.events import LikeMagicEvent
@@ -83,8 +84,12 @@ async def connect(
     *,
     lazy: bool = False,
     retry_config: RetryConfig | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
-    """A client with the pydantic data converter: API, worker, CLI and tests all use this."""
+    """A client with the pydantic data converter: API, worker, CLI and tests all use this.
+
+    ``runtime`` carries telemetry (the worker's Prometheus metrics); None: the default.
+    """
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -95,6 +100,7 @@ async def connect(
         data_converter=pydantic_data_converter,
         retry_config=retry_config,
         lazy=lazy,
+        runtime=runtime,
     )
 
 

@@ -60,11 +60,11 @@ def by_name(result: RouterResult) -> dict[str, ReactionOutcome]:
 def unique(event: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """The event with a fresh id (the dev server lives for the whole session).
 
-    A task event also gets a fresh objectId: each task has one long-running
-    housekeeping workflow, which tests must not share.
+    A task or reservation event also gets a fresh objectId: each task and each
+    reservation has one long-running workflow, which tests must not share.
     """
     fresh = {**event, "id": str(uuid.uuid4())}
-    if event.get("objectType") == "TASK":
+    if event.get("objectType") in ("TASK", "RESERVATION"):
         fresh["objectId"] = f"{event['objectId']}-{uuid.uuid4().hex[:8]}"
     return {**fresh, **changes}
 

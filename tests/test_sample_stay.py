@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
 from tests.conftest import sample
 from tests.helpers import by_name, running_reactor, unique
 from tests.integrations import SUPPORT_ADDRESS, integrations
+from workflows.guest_journey import JourneyState
 from workflows.housekeeping import AssignmentState
+
+
+async def journey_state(reactor, reservation_id: str, until=lambda s: True) -> JourneyState:
+    handle = reactor.client.get_workflow_handle(f"journey-{reservation_id}")
+    for _ in range(100):
+        state = await handle.query("state", result_type=JourneyState)
+        if until(state):
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"journey {reservation_id} never got there: {state}")
+
 
 STAY = [
     "reservation_created",
@@ -20,9 +36,15 @@ STAY = [
 
 
 async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path):
-    events = {name: unique(sample(name)) for name in STAY}
-    # One task: the completion must reach the assignment its creation started.
-    events["task_completed"]["objectId"] = events["task_created"]["objectId"]
+    # Fresh ids; the objects (reservations, the task) fresh too but shared within the
+    # stay, as on the platform: each has one long-running workflow.
+    suffix = uuid.uuid4().hex[:8]
+    events = {}
+    for name in STAY:
+        event = unique(sample(name))
+        if event["objectType"] in ("RESERVATION", "TASK"):
+            event["objectId"] = f"{sample(name)['objectId']}-{suffix}"
+        events[name] = event
     with integrations() as fakes:
         async with running_reactor(temporal_env.client, tmp_path, **fakes.settings()) as reactor:
             results = {}
@@ -31,10 +53,16 @@ async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path
                 assert answer.json()["status"] == "accepted", name
                 results[name] = by_name(await reactor.routed(events[name]["id"]))
 
-        assignment = reactor.client.get_workflow_handle(
-            f"housekeeping-{events['task_created']['objectId']}", result_type=AssignmentState
-        )
-        housekeeping = await assignment.result()
+            assignment = reactor.client.get_workflow_handle(
+                f"housekeeping-{events['task_created']['objectId']}", result_type=AssignmentState
+            )
+            housekeeping = await assignment.result()
+            journey = await journey_state(reactor, events["reservation_created"]["objectId"])
+            cancelled_journey = await journey_state(
+                reactor,
+                events["reservation_cancelled"]["objectId"],
+                until=lambda s: s.completed,
+            )
 
     # Every reaction that ran, succeeded; the activity log saw every event.
     cancelled = results["reservation_cancelled"].pop("housekeeping")
@@ -45,15 +73,31 @@ async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path
     for name, outcomes in results.items():
         assert all(o.status == "done" for o in outcomes.values()), (name, outcomes)
     assert {name: sorted(o) for name, o in results.items()} == {
-        "reservation_created": ["activity-log", "booking-confirmation"],
+        "reservation_created": ["activity-log", "booking-confirmation", "guest-journey"],
         "profile_updated": ["activity-log", "crm-sync"],
-        "reservation_checked_in": ["activity-log", "welcome-email"],
+        "reservation_checked_in": ["activity-log", "guest-journey", "welcome-email"],
         "message_received": ["activity-log", "support-alert"],
-        "reservation_checked_out": ["activity-log"],
+        "reservation_checked_out": ["activity-log", "guest-journey"],
         "task_created": ["activity-log", "housekeeping"],
         "task_completed": ["activity-log", "housekeeping", "team-notice"],
-        "reservation_cancelled": ["activity-log"],
+        "reservation_cancelled": ["activity-log", "guest-journey"],
     }
+
+    # The journey of the stay: checked out, its review request waiting for its time
+    # (the sample stay lies in the future); the pre-arrival and mid-stay messages
+    # dropped when the guest moved on before they were due.
+    assert journey.stage == "checked_out"
+    assert {k: m.status for k, m in journey.messages.items()} == {
+        "pre_arrival": "dropped",
+        "mid_stay": "dropped",
+        "review_request": "scheduled",
+        "cancellation": "pending",
+    }
+    assert journey.messages["review_request"].due == datetime(2026, 12, 13, 15, 58, 30, tzinfo=UTC)
+    # The other reservation's cancellation: its event carries no guest address.
+    assert cancelled_journey.stage == "cancelled"
+    assert cancelled_journey.messages["cancellation"].status == "skipped"
+    assert "no guest email" in cancelled_journey.messages["cancellation"].detail
 
     # Housekeeping: the cleaning was assigned, its housekeeper told, its completion noted.
     assert housekeeping.status == "completed"

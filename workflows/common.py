@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from temporalio import workflow
@@ -70,6 +70,11 @@ def in_zone(at: datetime, zone: str) -> datetime:
     tzdata; the worker's sandbox (worker.WORKFLOW_RUNNER) lets ZoneInfo through.
     """
     return at.astimezone(ZoneInfo(zone))
+
+
+def wall_clock(day: date, at: time, zone: str) -> datetime:
+    """The instant when clocks in ``zone`` show ``at`` on ``day``."""
+    return datetime.combine(day, at, tzinfo=ZoneInfo(zone))
 
 
 def recipient(context: dict[str, Any]) -> str | None:

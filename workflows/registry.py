@@ -24,6 +24,7 @@ from core.settings import Settings
 from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
 from workflows.crm_sync import CrmSync
+from workflows.guest_journey import GuestJourney, JourneyDelivery
 from workflows.housekeeping import HousekeepingAssignment
 from workflows.housekeeping_delivery import HousekeepingDelivery
 from workflows.reaction import ALL_TOPICS, Reaction
@@ -89,6 +90,13 @@ REACTIONS: list[Reaction] = [
             EmailActivities,
         ),
         workflows=(HousekeepingAssignment,),
+    ),
+    Reaction(
+        "guest-journey",
+        JourneyDelivery,
+        topics=frozenset(t for t in Topic if t.startswith("RESERVATION_")),
+        activities=(TemporalActivities, EmailActivities),
+        workflows=(GuestJourney,),
     ),
     Reaction(
         "activity-log",

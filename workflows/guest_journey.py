@@ -1,0 +1,380 @@
+"""Guest journey: one long-running workflow per reservation, from booking to after checkout."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from core.events import LikeMagicEvent, Topic
+from workflows.common import (
+    INTEGRATION_CALL,
+    guest_name,
+    in_zone,
+    instant,
+    recipient,
+    result_of,
+    wall_clock,
+)
+from workflows.reaction import ReactionResult
+
+with workflow.unsafe.imports_passed_through():
+    from activities.email import EmailActivities, EmailRequest
+    from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
+
+Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
+Kind = Literal["pre_arrival", "mid_stay", "review_request", "cancellation"]
+KINDS: tuple[Kind, ...] = ("pre_arrival", "mid_stay", "review_request", "cancellation")
+# Stages only move forward; cancelled and no-show end the journey from any earlier stage.
+ORDER: dict[str, int] = {"new": 0, "booked": 1, "checked_in": 2, "checked_out": 3}
+TERMINAL = frozenset({"cancelled", "no_show"})
+# A journey nobody tells about a checkout or a no-show ends this long after departure.
+EXPIRY_AFTER_DEPARTURE = timedelta(days=14)
+
+
+class Message(BaseModel):
+    kind: Kind
+    status: Literal["pending", "scheduled", "sent", "skipped", "dropped", "failed"] = "pending"
+    due: datetime | None = None
+    sent_at: datetime | None = None
+    detail: str = ""
+
+
+class JourneyState(BaseModel):
+    """What the `state` query returns, carried across continue-as-new."""
+
+    reservation_id: str
+    stage: Stage = "new"
+    stage_as_of: datetime | None = None
+    property_id: str | None = None
+    guest_email: str | None = None
+    guest_name: str | None = None
+    arrival: datetime | None = None
+    departure: datetime | None = None
+    dates_as_of: datetime | None = None
+    checked_in_at: datetime | None = None
+    checked_out_at: datetime | None = None
+    ended_at: datetime | None = None
+    events_applied: list[str] = []
+    messages: dict[str, Message] = {k: Message(kind=k) for k in KINDS}
+    runs: int = 1
+    completed: bool = False
+
+
+# ----- pure scheduling: due times from the state, the policy and the property's zone
+
+
+def parse_quiet(quiet: str) -> tuple[time, time] | None:
+    if not quiet:
+        return None
+    start, end = quiet.split("-")
+    return time.fromisoformat(start), time.fromisoformat(end)
+
+
+def in_quiet_hours(local: datetime, quiet: tuple[time, time] | None) -> bool:
+    if quiet is None:
+        return False
+    start, end = quiet
+    now = local.time()
+    if start <= end:
+        return start <= now < end
+    return now >= start or now < end
+
+
+def after_quiet_hours(due: datetime, zone: str, quiet: tuple[time, time] | None) -> datetime:
+    """``due``, or the end of the quiet hours it falls in (property's local time)."""
+    local = in_zone(due, zone)
+    if not in_quiet_hours(local, quiet):
+        return due
+    assert quiet is not None
+    end = local.replace(hour=quiet[1].hour, minute=quiet[1].minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end
+
+
+def local_at(day: date, hour: int, zone: str) -> datetime:
+    """The instant of ``hour``:00 on ``day`` in ``zone``."""
+    return wall_clock(day, time(hour), zone)
+
+
+def nights(state: JourneyState, zone: str) -> int | None:
+    if state.arrival is None or state.departure is None:
+        return None
+    return (in_zone(state.departure, zone).date() - in_zone(state.arrival, zone).date()).days
+
+
+def desired_due(
+    kind: Kind, state: JourneyState, policy: JourneyPolicy, now: datetime
+) -> datetime | None | Literal["drop"]:
+    """When a message should go, None if not (yet) known, "drop" if it never will."""
+    zone = policy.timezone_of(state.property_id)
+    if kind == "pre_arrival":
+        if ORDER.get(state.stage, 99) > ORDER["booked"] or state.stage in TERMINAL:
+            return "drop"
+        if state.arrival is None:
+            return None
+        if now >= state.arrival:
+            return "drop"  # too late to be a pre-arrival message
+        arrival_day = in_zone(state.arrival, zone).date()
+        due = local_at(
+            arrival_day - timedelta(days=policy.pre_arrival_days), policy.pre_arrival_hour, zone
+        )
+        return max(due, now)
+    if kind == "mid_stay":
+        if state.stage in TERMINAL or state.stage == "checked_out":
+            return "drop"
+        if state.stage != "checked_in":
+            return None
+        count = nights(state, zone)
+        if count is None:
+            return None
+        if count < 2:
+            return "drop"
+        first_night = in_zone(state.checked_in_at or state.arrival or now, zone).date()
+        return max(local_at(first_night + timedelta(days=1), policy.mid_stay_hour, zone), now)
+    if kind == "review_request":
+        if state.stage in TERMINAL:
+            return "drop"
+        if state.stage != "checked_out":
+            return None
+        left = state.checked_out_at or now
+        return max(left + timedelta(hours=policy.review_delay_hours), now)
+    # cancellation
+    if state.stage == "cancelled":
+        return state.ended_at or now
+    if state.stage == "no_show" or state.stage == "checked_out":
+        return "drop"
+    return None
+
+
+@workflow.defn
+class GuestJourney:
+    """One reservation's journey (ID ``journey-<reservation id>``), from the first event
+    of the reservation to after checkout.
+
+    Every RESERVATION_* event arrives as the ``reservation_event`` signal (delivered
+    by signal-with-start, so whichever comes first starts the journey), applied once
+    by event id; an event older than the state it would change does not move the
+    journey backwards. Messages, in the property's local time (PROPERTY_TIMEZONES):
+    a pre-arrival email some days before arrival at a set hour; a mid-stay email the
+    morning after the first night (stays of two nights or more); a review request
+    some hours after checkout; a cancellation email on cancellation. None is sent in
+    the quiet hours: one due then waits for their end. Date changes move pending
+    messages; a sent message is never sent again. Sends follow the integration
+    failure policy; a rejected email is recorded as failed, and the journey goes on.
+    The journey continues as new when the server suggests it or its history passes
+    the policy's bound, carrying its state; signals are never lost in the switch.
+    """
+
+    def __init__(self) -> None:
+        self._state: JourneyState | None = None
+        self._pending: list[LikeMagicEvent] = []
+
+    @workflow.signal
+    def reservation_event(self, event: LikeMagicEvent) -> None:
+        # Applied by the main loop, which may not have restored the carried state yet.
+        self._pending.append(event)
+
+    @workflow.query
+    def state(self) -> JourneyState:
+        if self._state is None:
+            return JourneyState(reservation_id="")
+        return self._state
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyState:
+        if input.state is not None:
+            self._state = JourneyState.model_validate(input.state)
+            self._state.runs += 1
+        else:
+            self._state = JourneyState(reservation_id=input.reservation_id)
+        state, policy = self._state, input.policy
+        while True:
+            while self._pending:
+                self._apply(self._pending.pop(0), policy)
+            now = workflow.now()
+            self._reconcile(policy, now)
+            if self._finished(now):
+                state.completed = True
+                return state
+            due = self._next_due()
+            if due is not None and due[1] <= now:
+                await self._send(due[0], policy)
+                continue
+            if self._should_continue_as_new(policy):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not self._pending:
+                    workflow.continue_as_new(
+                        JourneyInput(
+                            reservation_id=input.reservation_id,
+                            policy=policy,
+                            state=state.model_dump(mode="json"),
+                        )
+                    )
+                continue
+            timeout = (due[1] - now) if due is not None else self._expiry_wait(now)
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._pending),
+                    timeout=timeout,
+                    timeout_summary=f"next: {due[0]}" if due else "expiry",
+                )
+            except TimeoutError:
+                pass
+
+    # ----- events
+
+    def _apply(self, event: LikeMagicEvent, policy: JourneyPolicy) -> None:
+        state = self._state
+        assert state is not None
+        if event.id in state.events_applied:
+            return
+        state.events_applied.append(event.id)
+        at = instant(event.timestamp) or workflow.now()
+        state.property_id = state.property_id or event.pms_property_id
+        ctx = event.context
+        state.guest_email = recipient(ctx) or state.guest_email
+        state.guest_name = guest_name(ctx) or state.guest_name
+
+        arrival, departure = instant(ctx.get("arrival")), instant(ctx.get("departure"))
+        if (arrival or departure) and (state.dates_as_of is None or at >= state.dates_as_of):
+            state.arrival = arrival or state.arrival
+            state.departure = departure or state.departure
+            state.dates_as_of = at
+
+        topic = event.topic
+        if topic == Topic.RESERVATION_CREATED:
+            self._advance("booked", at)
+        elif topic == Topic.RESERVATION_CHECKED_IN:
+            if self._advance("checked_in", at):
+                state.checked_in_at = at
+        elif topic == Topic.RESERVATION_CHECKED_OUT:
+            if self._advance("checked_out", at):
+                state.checked_out_at = at
+        elif topic == Topic.RESERVATION_CANCELLED:
+            self._end("cancelled", at)
+        elif topic == Topic.RESERVATION_NO_SHOW:
+            self._end("no_show", at)
+
+    def _advance(self, stage: Stage, at: datetime) -> bool:
+        state = self._state
+        assert state is not None
+        if state.stage in TERMINAL or ORDER[stage] <= ORDER[state.stage]:
+            return False  # stale or repeated: never backwards
+        state.stage, state.stage_as_of = stage, at
+        return True
+
+    def _end(self, stage: Stage, at: datetime) -> None:
+        state = self._state
+        assert state is not None
+        if state.stage in TERMINAL or state.stage == "checked_out":
+            return  # a stay that ended cannot be cancelled afterwards
+        state.stage, state.stage_as_of, state.ended_at = stage, at, workflow.now()
+
+    # ----- messages
+
+    def _reconcile(self, policy: JourneyPolicy, now: datetime) -> None:
+        state = self._state
+        assert state is not None
+        zone = policy.timezone_of(state.property_id)
+        quiet = parse_quiet(policy.quiet_hours)
+        for kind in KINDS:
+            message = state.messages[kind]
+            if message.status not in ("pending", "scheduled"):
+                continue  # sent, skipped, dropped or failed: final
+            wanted = desired_due(kind, state, policy, now)
+            if wanted == "drop":
+                message.status = "dropped" if message.status == "scheduled" else "pending"
+                if message.status == "dropped":
+                    message.due = None
+                continue
+            if wanted is None:
+                message.status, message.due = "pending", None
+                continue
+            message.status, message.due = "scheduled", after_quiet_hours(wanted, zone, quiet)
+
+    def _next_due(self) -> tuple[Kind, datetime] | None:
+        state = self._state
+        assert state is not None
+        scheduled = [
+            (m.due, m.kind) for m in state.messages.values() if m.status == "scheduled" and m.due
+        ]
+        if not scheduled:
+            return None
+        due, kind = min(scheduled)
+        return kind, due
+
+    async def _send(self, kind: Kind, policy: JourneyPolicy) -> None:
+        state = self._state
+        assert state is not None
+        message = state.messages[kind]
+        message.sent_at = workflow.now()
+        if not state.guest_email:
+            message.status, message.detail = "skipped", "no guest email address in any event"
+            return
+        request = EmailRequest(
+            key=f"{workflow.info().workflow_id}/{kind}",
+            kind=f"journey_{kind}",
+            to=state.guest_email,
+            data={
+                "guest_name": state.guest_name,
+                "reservation_id": state.reservation_id,
+                "property_id": state.property_id,
+                "arrival": state.arrival.isoformat() if state.arrival else None,
+                "departure": state.departure.isoformat() if state.departure else None,
+            },
+        )
+        try:
+            delivery = await workflow.execute_activity_method(
+                EmailActivities.send_email, request, **INTEGRATION_CALL
+            )
+        except ActivityError as err:
+            cause = err.cause
+            message.status = "failed"
+            message.detail = cause.message if isinstance(cause, ApplicationError) else str(err)
+            return
+        message.status = "sent" if delivery.status == "sent" else "skipped"
+        message.detail = delivery.detail
+
+    # ----- the journey's end and length
+
+    def _finished(self, now: datetime) -> bool:
+        state = self._state
+        assert state is not None
+        open_messages = [m for m in state.messages.values() if m.status == "scheduled"]
+        if state.stage in TERMINAL or state.stage == "checked_out":
+            return not open_messages
+        if state.departure is not None and now >= state.departure + EXPIRY_AFTER_DEPARTURE:
+            return True
+        return False
+
+    def _expiry_wait(self, now: datetime) -> timedelta | None:
+        state = self._state
+        assert state is not None
+        if state.departure is None:
+            return None
+        return max(state.departure + EXPIRY_AFTER_DEPARTURE - now, timedelta(seconds=1))
+
+    def _should_continue_as_new(self, policy: JourneyPolicy) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= policy.max_history_events
+        )
+
+
+@workflow.defn
+class JourneyDelivery:
+    """Routes a RESERVATION_* event to its reservation's ``GuestJourney`` by
+    signal-with-start (through an activity: a workflow cannot signal-with-start)."""
+
+    @workflow.run
+    async def run(self, event: LikeMagicEvent) -> ReactionResult:
+        delivery = await workflow.execute_activity_method(
+            TemporalActivities.deliver_reservation_event, event, **INTEGRATION_CALL
+        )
+        return result_of(delivery)
