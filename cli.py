@@ -261,7 +261,18 @@ def dev(
 # that failed again); 2 the API or Temporal could not be reached, or the command was
 # given something unusable.
 
-EXAMPLES = Path(__file__).resolve().parent / "examples" / "events"
+# Beside cli.py in a checkout; in the working directory where cli is installed (the image).
+EXAMPLES = next(
+    (
+        folder
+        for folder in (
+            Path(__file__).resolve().parent / "examples" / "events",
+            Path("examples/events"),
+        )
+        if folder.is_dir()
+    ),
+    Path("examples/events"),
+)
 DEFAULT_SAMPLE = "reservation_checked_in.json"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 # Bounds the whole connect, beyond FAST_FAIL_RETRY's own retries (about 2.5 s).

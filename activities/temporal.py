@@ -272,16 +272,22 @@ class TemporalActivities:
             f'AND {RESERVATION_ID.name} = "{_safe(event.object_id)}"'
         )
         signalled = []
-        async for execution in listing:
-            if execution.status != WorkflowExecutionStatus.RUNNING:
-                continue
-            try:
-                await self._client.get_workflow_handle(execution.id).signal("task_event", event)
-            except RPCError as err:
-                if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: nothing to do
-                    raise
-                continue
-            signalled.append(execution.id)
+        try:
+            async for execution in listing:
+                if execution.status != WorkflowExecutionStatus.RUNNING:
+                    continue
+                handle = self._client.get_workflow_handle(execution.id)
+                try:
+                    await handle.signal("task_event", event)
+                except RPCError as err:
+                    if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: fine
+                        raise
+                    continue
+                signalled.append(execution.id)
+        except RPCError as err:
+            if err.status != RPCStatusCode.UNIMPLEMENTED:
+                raise
+            return Delivery.skipped("this Temporal server has no visibility queries")
         if not signalled:
             return Delivery.skipped("no open housekeeping assignment for this reservation")
         return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")

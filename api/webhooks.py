@@ -182,7 +182,9 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
             )
         log.error(
             "temporal refused the start",
-            extra=fields(**seen, rpc_status=err.status.name, error=err.message),
+            extra=fields(
+                **seen, workflow_id=event.id, rpc_status=err.status.name, error=err.message
+            ),
         )
         return Answer(
             error_response(

@@ -26,6 +26,17 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update(fields)
+        # The SDK's workflow and activity loggers carry the workflow in an extra of their
+        # own: name it in the same fields as ours.
+        context = getattr(record, "temporal_workflow", None) or getattr(
+            record, "temporal_activity", None
+        )
+        if isinstance(context, dict) and context.get("workflow_id"):
+            workflow_id = str(context["workflow_id"])
+            line.setdefault("workflow_id", workflow_id)
+            event_id = event_of(workflow_id, context.get("workflow_type"))
+            if event_id:
+                line.setdefault("event_id", event_id)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
@@ -62,15 +73,25 @@ def fields(**values: Any) -> dict[str, Any]:
     return {"fields": values}
 
 
+def event_of(workflow_id: str, workflow_type: object = None) -> str | None:
+    """The event a workflow works for: the router's ID is the event id, a reaction's is
+    ``<event id>/<reaction>``; other workflows (housekeeping, ...) have none."""
+    if workflow_type == "EventRouter":
+        return workflow_id
+    if "/" in workflow_id:
+        return workflow_id.split("/", 1)[0]
+    return None
+
+
 def activity_fields(**values: Any) -> dict[str, Any]:
     """``fields`` plus the running activity's ``workflow_id`` and, when it works for
     an event (the router, or a reaction ``<event id>/<reaction>``), its ``event_id``,
     so every line about an event can be found from either. Explicit values win."""
     if activity.in_activity():
         info = activity.info()
-        values.setdefault("workflow_id", info.workflow_id)
-        if info.workflow_type == "EventRouter":
-            values.setdefault("event_id", info.workflow_id)
-        elif info.workflow_id and "/" in info.workflow_id:
-            values.setdefault("event_id", info.workflow_id.split("/", 1)[0])
+        if info.workflow_id:
+            values.setdefault("workflow_id", info.workflow_id)
+            event_id = event_of(info.workflow_id, info.workflow_type)
+            if event_id:
+                values.setdefault("event_id", event_id)
     return fields(**values)

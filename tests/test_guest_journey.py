@@ -1,0 +1,415 @@
+"""Guest journeys on the time-skipping test server: weeks of a stay in seconds. Events go
+through the real webhook, router and delivery activity; emails reach a fake SendGrid."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from core.events import LikeMagicEvent
+from tests.conftest import sample
+from tests.helpers import running_reactor, unique, worker_for
+from tests.integrations import integrations
+from worker import WORKFLOW_RUNNER
+from workflows import registry
+from workflows.guest_journey import JourneyState
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+ZURICH = ZoneInfo("Europe/Zurich")
+SUBJECTS = {
+    "pre_arrival": "See you on",
+    "mid_stay": "How is your stay",
+    "review_request": "Thank you for staying",
+    "cancellation": "is cancelled",
+}
+
+
+def local(day: datetime, hour: int, minute: int = 0) -> datetime:
+    """``hour``:``minute`` in Zurich on ``day``'s date, as a UTC instant."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZURICH).astimezone(UTC)
+
+
+def near(actual: datetime | None, expected: datetime) -> bool:
+    """Sent at the expected instant (the workflow task runs a few ms after its timer)."""
+    return actual is not None and abs(actual - expected) < timedelta(seconds=2)
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Journey:
+    """One reservation on the time-skipping server: post its events at given times."""
+
+    def __init__(self, env, reactor, fakes, arrival: datetime, nights: int = 3):
+        self.env, self.reactor, self.fakes = env, reactor, fakes
+        self.template = unique(sample("reservation_created"))
+        self.reservation = self.template["objectId"]
+        self.arrival = arrival
+        self.departure = local(arrival + timedelta(days=nights), 10)
+        self.handle = reactor.client.get_workflow_handle(
+            f"journey-{self.reservation}", result_type=JourneyState
+        )
+        self.posted: list[str] = []
+        OPEN.append(self.handle)
+
+    def event(self, topic: str, at: datetime, **context) -> dict:
+        return {
+            "id": str(uuid.uuid4()),
+            "objectId": self.reservation,
+            "objectType": "RESERVATION",
+            "topic": topic,
+            "pmsPropertyId": "PROP-ZRH-01",
+            "timestamp": iso(at),
+            "context": context,
+        }
+
+    def created(self, at: datetime, arrival=None, departure=None) -> dict:
+        return {
+            **self.template,
+            "id": str(uuid.uuid4()),
+            "timestamp": iso(at),
+            "context": {
+                **self.template["context"],
+                "arrival": iso(arrival or self.arrival),
+                "departure": iso(departure or self.departure),
+            },
+        }
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def skip_to(self, at: datetime) -> None:
+        now = await self.now()
+        if at > now:
+            await self.env.sleep(at - now)
+
+    async def post(self, event: dict, at: datetime | None = None) -> None:
+        if at is not None:
+            await self.skip_to(at)
+        answer = await self.reactor.post(event)
+        assert answer.status_code == 200, answer.text
+        self.posted.append(event["id"])
+        await self.until(lambda s: event["id"] in s.events_applied, f"{event['topic']} applied")
+
+    async def state(self) -> JourneyState:
+        return await self.handle.query("state", result_type=JourneyState)
+
+    async def until(self, check, what: str) -> JourneyState:
+        for _ in range(300):
+            try:
+                state = await self.state()
+                if check(state):
+                    return state
+            except Exception:  # noqa: BLE001 - not started yet
+                pass
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"never reached: {what}; last: {await self.state()}")
+
+    async def settle(self) -> None:
+        with self.env.auto_time_skipping_disabled():
+            for event_id in self.posted:
+                await self.reactor.routed(event_id)
+
+    async def finished(self) -> JourneyState:
+        await self.settle()
+        with self.env.auto_time_skipping_disabled():
+            return await self.handle.result()
+
+    def journey_emails(self) -> list[str]:
+        subjects = [r.json()["subject"] for r in self.fakes.sendgrid.succeeded()]
+        return [kind for s in subjects for kind, text in SUBJECTS.items() if text in s]
+
+
+OPEN: list = []
+
+
+@asynccontextmanager
+async def journey(skipping_env, tmp_path, fakes, **overrides):
+    settings = {
+        "SENDGRID_API_KEY": "SG.test",
+        "SENDGRID_HOST": fakes.sendgrid.url,
+        "PROPERTY_TIMEZONES": '{"PROP-ZRH-01": "Europe/Zurich"}',
+        # Only the journey matters here (and the confirmation / welcome emails).
+        "REACTOR_DISABLED_REACTIONS": "housekeeping",
+        **overrides,
+    }
+    async with running_reactor(skipping_env.client, tmp_path, **settings) as reactor:
+        yield reactor
+
+
+@pytest.fixture(autouse=True)
+async def close_journeys():
+    """A journey left waiting on a timer, with its worker gone, would hold up the test
+    server's time skipping in the next test: end every journey a test opened."""
+    yield
+    while OPEN:
+        handle = OPEN.pop()
+        try:
+            await handle.terminate("test over")
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+
+
+async def next_week(env) -> datetime:
+    now = await env.get_current_time()
+    return local(now + timedelta(days=7), 14)
+
+
+def record(name: str, history: WorkflowHistory) -> None:
+    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"journey_{name}.json").write_text(history.to_json())
+
+
+async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.post(j.created(await j.now()))
+            state = await j.state()
+            pre_arrival_at = local(arrival - timedelta(days=3), 10)
+            assert state.messages["pre_arrival"].due == pre_arrival_at
+
+            await j.skip_to(pre_arrival_at + timedelta(minutes=1))
+            await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "pre-arrival")
+            await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
+            mid_stay_at = local(arrival + timedelta(days=1), 10)
+            await j.skip_to(mid_stay_at + timedelta(minutes=1))
+            await j.until(lambda s: s.messages["mid_stay"].status == "sent", "mid-stay")
+            await j.post(j.event("RESERVATION_CHECKED_OUT", j.departure), at=j.departure)
+            await j.skip_to(j.departure + timedelta(hours=6, minutes=1))
+            result = await j.finished()
+            record("whole_stay", await j.handle.fetch_history())
+
+    assert result.completed and result.stage == "checked_out"
+    sent = {k: m.sent_at for k, m in result.messages.items() if m.status == "sent"}
+    assert sent.keys() == {"pre_arrival", "mid_stay", "review_request"}
+    assert near(sent["pre_arrival"], pre_arrival_at)
+    assert near(sent["mid_stay"], mid_stay_at)
+    assert near(sent["review_request"], j.departure + timedelta(hours=6))
+    assert j.journey_emails() == ["pre_arrival", "mid_stay", "review_request"]
+    assert local(arrival, 0).astimezone(ZURICH).hour == 0  # the zone really is Zurich's
+
+
+async def test_checked_in_before_created_still_gets_its_mid_stay(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.skip_to(arrival)
+            await j.post(j.event("RESERVATION_CHECKED_IN", arrival))
+            assert (await j.state()).messages["mid_stay"].status == "pending"  # no dates yet
+            # The retried RESERVATION_CREATED arrives late, with an older timestamp.
+            await j.post(j.created(arrival - timedelta(days=20)))
+            state = await j.state()
+            await j.settle()
+
+    assert state.stage == "checked_in"  # not moved back to booked
+    assert state.messages["pre_arrival"].status == "pending"  # never scheduled
+    assert state.messages["mid_stay"].due == local(arrival + timedelta(days=1), 10)
+
+
+async def test_the_same_event_twice_is_applied_once(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
+            created = j.created(await j.now())
+            await j.post(created)
+            assert (await reactor.post(created)).json()["status"] == "duplicate"
+            await j.handle.signal("reservation_event", LikeMagicEvent.model_validate(created))
+            state = await j.until(lambda s: True, "state")
+            await j.settle()
+    assert state.events_applied == [created["id"]]
+
+
+async def test_moved_dates_move_pending_messages_but_never_resend(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            now = await j.now()
+            await j.post(j.created(now))
+            later = arrival + timedelta(days=2)
+            await j.post(
+                j.event(
+                    "RESERVATION_UPDATED",
+                    now + timedelta(minutes=5),
+                    arrival=iso(later),
+                    departure=iso(later + timedelta(days=2)),
+                )
+            )
+            moved_later = (await j.state()).messages["pre_arrival"].due
+            earlier = arrival - timedelta(days=1)
+            await j.post(
+                j.event(
+                    "RESERVATION_UPDATED",
+                    now + timedelta(minutes=10),
+                    arrival=iso(earlier),
+                    departure=iso(earlier + timedelta(days=2)),
+                )
+            )
+            moved_earlier = (await j.state()).messages["pre_arrival"].due
+            # A stale update (older than the dates it would change) is ignored.
+            await j.post(
+                j.event(
+                    "RESERVATION_UPDATED",
+                    now + timedelta(minutes=7),
+                    arrival=iso(later),
+                    departure=iso(later + timedelta(days=2)),
+                )
+            )
+            after_stale = (await j.state()).messages["pre_arrival"].due
+            await j.skip_to(moved_earlier + timedelta(minutes=1))
+            await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
+            # Moved again after it was sent: not sent a second time.
+            await j.post(
+                j.event(
+                    "RESERVATION_UPDATED",
+                    await j.now(),
+                    arrival=iso(later),
+                    departure=iso(later + timedelta(days=2)),
+                )
+            )
+            state = await j.state()
+            await j.settle()
+
+    assert moved_later == local(later - timedelta(days=3), 10)
+    assert moved_earlier == local(earlier - timedelta(days=3), 10)
+    assert after_stale == moved_earlier
+    assert state.messages["pre_arrival"].status == "sent"
+    assert j.journey_emails() == ["pre_arrival"]
+
+
+async def test_cancellation_before_arrival(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            now = await j.now()
+            await j.post(j.created(now))
+            cancel_at = local(now + timedelta(days=1), 12)
+            await j.post(j.event("RESERVATION_CANCELLED", cancel_at), at=cancel_at)
+            result = await j.finished()
+
+    assert result.stage == "cancelled" and result.completed
+    assert result.messages["pre_arrival"].status == "dropped"
+    assert result.messages["cancellation"].status == "sent"
+    assert near(result.messages["cancellation"].sent_at, cancel_at)
+    assert j.journey_emails() == ["cancellation"]
+
+
+async def test_no_show_cancels_what_is_pending_and_ends(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.post(j.created(await j.now()))
+            no_show_at = local(arrival + timedelta(days=1), 0, 5)
+            await j.post(j.event("RESERVATION_NO_SHOW", no_show_at), at=no_show_at)
+            result = await j.finished()
+
+    assert result.stage == "no_show" and result.completed
+    assert {k: m.status for k, m in result.messages.items()} == {
+        "pre_arrival": "sent",
+        "mid_stay": "pending",
+        "review_request": "pending",
+        "cancellation": "pending",
+    }
+    assert j.journey_emails() == ["pre_arrival"]
+
+
+async def test_quiet_hours_hold_a_message_until_morning(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival, nights=1)
+            await j.post(j.created(await j.now()))
+            await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
+            checkout = local(j.departure, 16, 30)  # + 6 h = 22:30, inside 21:00-08:00
+            await j.post(j.event("RESERVATION_CHECKED_OUT", checkout), at=checkout)
+            morning = local(checkout + timedelta(days=1), 8)
+            held = await j.state()
+            await j.skip_to(morning + timedelta(minutes=1))
+            result = await j.finished()
+
+    assert held.messages["review_request"].due == morning
+    assert near(result.messages["review_request"].sent_at, morning)
+    # A one-night stay has no mid-stay message.
+    assert result.messages["mid_stay"].status in ("pending", "dropped")
+    assert j.journey_emails() == ["pre_arrival", "review_request"]
+
+
+async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env, tmp_path, fakes, JOURNEY_MAX_HISTORY_EVENTS="100"
+        ) as reactor:
+            j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
+            now = await j.now()
+            await j.post(j.created(now))
+            updates = [
+                LikeMagicEvent.model_validate(
+                    j.event("RESERVATION_UPDATED", now + timedelta(seconds=i), note=str(i))
+                )
+                for i in range(120)
+            ]
+            # Bursts of signals, so some arrive while a continue-as-new is under way.
+            for start in range(0, len(updates), 5):
+                await asyncio.gather(
+                    *(j.handle.signal("reservation_event", u) for u in updates[start : start + 5])
+                )
+            state = await j.until(
+                lambda s: len(s.events_applied) == 121 and s.runs >= 2,
+                "all applied, in a continued run",
+            )
+            first_run = (await j.handle.fetch_history()).events[0]
+            await j.settle()
+
+    assert state.runs >= 2
+    started = first_run.workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id  # the latest run continued an earlier one
+    assert set(state.events_applied) == {u.id for u in updates} | {j.posted[0]}
+    assert state.messages["pre_arrival"].status == "scheduled"
+
+
+async def test_a_new_worker_picks_up_the_journey(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env, tmp_path, fakes, worker_options={"max_cached_workflows": 0}
+        ) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.post(j.created(await j.now()))
+            await j.settle()
+        async with worker_for(skipping_env.client, reactor.settings):
+            due = local(arrival - timedelta(days=3), 10)
+            await j.skip_to(due + timedelta(minutes=1))
+            state = await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
+    assert near(state.messages["pre_arrival"].sent_at, due)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("journey_*.json")), ids=lambda p: p.stem)
+async def test_recorded_journey_replays(path):
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    await Replayer(
+        workflows=registry.workflow_classes(),
+        workflow_runner=WORKFLOW_RUNNER,
+        data_converter=pydantic_data_converter,
+    ).replay_workflow(history)
+
+
+def test_journey_histories_are_recorded():
+    assert list(HISTORIES.glob("journey_*.json"))
