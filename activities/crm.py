@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.policy import Delivery, raise_for_status, unreachable
+from activities.policy import Delivery, http_client, raise_for_status, unreachable
 from core.logging import activity_fields
 from core.settings import Settings
 
@@ -30,16 +30,9 @@ class CrmActivities:
     """Holds one ``httpx.AsyncClient`` for the CRM, built once at worker start."""
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
-        self._http: httpx.AsyncClient | None = None
-        if settings.crm_api_url:
-            headers = {"User-Agent": "likemagic-reactor"}
-            if settings.crm_api_token:
-                headers["Authorization"] = f"Bearer {settings.crm_api_token.get_secret_value()}"
-            self._http = httpx.AsyncClient(
-                base_url=settings.crm_api_url.rstrip("/"),
-                headers=headers,
-                timeout=settings.http_timeout_seconds,
-            )
+        self._http = http_client(
+            settings.crm_api_url, settings.crm_api_token, settings.http_timeout_seconds
+        )
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.crm_update_profile]

@@ -10,7 +10,7 @@ import httpx
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.policy import Delivery, raise_for_status, unreachable
+from activities.policy import Delivery, http_client, raise_for_status, unreachable
 from core.events import LikeMagicEvent
 from core.logging import activity_fields
 from core.settings import Settings
@@ -23,12 +23,9 @@ class EventLogActivities:
 
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self._url = settings.event_log_url
-        self._http: httpx.AsyncClient | None = None
-        if self._url:
-            headers = {"User-Agent": "likemagic-reactor"}
-            if settings.event_log_token:
-                headers["Authorization"] = f"Bearer {settings.event_log_token.get_secret_value()}"
-            self._http = httpx.AsyncClient(headers=headers, timeout=settings.http_timeout_seconds)
+        self._http = http_client(
+            settings.event_log_url, settings.event_log_token, settings.http_timeout_seconds
+        )
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.forward_event]

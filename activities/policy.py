@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
-from pydantic import BaseModel
+import httpx
+from pydantic import BaseModel, SecretStr
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
@@ -51,6 +52,18 @@ class Delivery(BaseModel):
     @classmethod
     def skipped(cls, reason: str) -> Delivery:
         return cls(status="skipped", detail=reason)
+
+
+def http_client(
+    base_url: str | None, token: SecretStr | None, timeout: float
+) -> httpx.AsyncClient | None:
+    """One client per outside system, built at worker start; None when not configured."""
+    if not base_url:
+        return None
+    headers = {"User-Agent": "likemagic-reactor"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+    return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
 
 def provider_error_text(body: bytes | str | None, limit: int = 500) -> str:

@@ -184,32 +184,60 @@ class TemporalActivities:
             return Delivery.skipped(f"task type {task_type} is not in HOUSEKEEPING_TASK_TYPES")
         if isinstance(task_type, str) and task_type not in types:
             return Delivery.skipped(f"task type {task_type} is not in HOUSEKEEPING_TASK_TYPES")
+        reservation = linked_reservation(event)
+        return await self._signal_with_start(
+            HOUSEKEEPING_WORKFLOW,
+            HousekeepingInput(task_id=event.object_id, policy=self._policy()),
+            workflow_id=housekeeping_workflow_id(event.object_id),
+            signal="task_event",
+            event=event,
+            object_type="TASK",
+            reservation_id=reservation,
+            summary=f"Housekeeping {event.context.get('title') or event.object_id}",
+        )
+
+    async def _signal_with_start(
+        self,
+        workflow: str,
+        start_input: BaseModel,
+        *,
+        workflow_id: str,
+        signal: str,
+        event: LikeMagicEvent,
+        object_type: str,
+        reservation_id: str | None,
+        summary: str,
+    ) -> Delivery:
+        """Signal ``event`` to ``workflow_id``, starting it first if it does not exist.
+
+        REJECT_DUPLICATE: a workflow that already finished is not started again, so a
+        late or repeated event cannot begin a second life for its object.
+        """
+        assert event.object_id
         attributes: list[SearchAttributePair[str]] = [
-            SearchAttributePair(OBJECT_TYPE, "TASK"),
+            SearchAttributePair(OBJECT_TYPE, object_type),
             SearchAttributePair(OBJECT_ID, event.object_id),
         ]
+        if reservation_id:
+            attributes.append(SearchAttributePair(RESERVATION_ID, reservation_id))
         if event.pms_property_id:
             attributes.append(SearchAttributePair(PMS_PROPERTY_ID, event.pms_property_id))
-        reservation = linked_reservation(event)
-        if reservation:
-            attributes.append(SearchAttributePair(RESERVATION_ID, reservation))
-        workflow_id = housekeeping_workflow_id(event.object_id)
         try:
             await self._client.start_workflow(
-                HOUSEKEEPING_WORKFLOW,
-                HousekeepingInput(task_id=event.object_id, policy=self._policy()),
+                workflow,
+                start_input,
                 id=workflow_id,
                 task_queue=activity.info().task_queue,
-                start_signal="task_event",
+                start_signal=signal,
                 start_signal_args=[event],
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 search_attributes=TypedSearchAttributes(attributes),
-                static_summary=f"Housekeeping {event.context.get('title') or event.object_id}",
+                static_summary=summary,
             )
         except WorkflowAlreadyStartedError:
-            return Delivery.skipped(f"the assignment {workflow_id} has already finished")
-        log.info("task event delivered", extra=fields(event_id=event.id, workflow_id=workflow_id))
+            return Delivery.skipped(f"{workflow_id} has already finished")
+        log.info("event delivered", extra=fields(event_id=event.id, workflow_id=workflow_id))
         return Delivery.sent("temporal", f"delivered to {workflow_id}", workflow_id)
 
     def _journey_policy(self) -> JourneyPolicy:
@@ -233,33 +261,16 @@ class TemporalActivities:
         """
         if not event.object_id:
             return Delivery.skipped("the event names no reservation (objectId)")
-        attributes: list[SearchAttributePair[str]] = [
-            SearchAttributePair(OBJECT_TYPE, "RESERVATION"),
-            SearchAttributePair(OBJECT_ID, event.object_id),
-            SearchAttributePair(RESERVATION_ID, event.object_id),
-        ]
-        if event.pms_property_id:
-            attributes.append(SearchAttributePair(PMS_PROPERTY_ID, event.pms_property_id))
-        workflow_id = journey_workflow_id(event.object_id)
-        try:
-            await self._client.start_workflow(
-                JOURNEY_WORKFLOW,
-                JourneyInput(reservation_id=event.object_id, policy=self._journey_policy()),
-                id=workflow_id,
-                task_queue=activity.info().task_queue,
-                start_signal="reservation_event",
-                start_signal_args=[event],
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes(attributes),
-                static_summary=f"Guest journey {event.object_id}",
-            )
-        except WorkflowAlreadyStartedError:
-            return Delivery.skipped(f"the journey {workflow_id} has already finished")
-        log.info(
-            "reservation event delivered", extra=fields(event_id=event.id, workflow_id=workflow_id)
+        return await self._signal_with_start(
+            JOURNEY_WORKFLOW,
+            JourneyInput(reservation_id=event.object_id, policy=self._journey_policy()),
+            workflow_id=journey_workflow_id(event.object_id),
+            signal="reservation_event",
+            event=event,
+            object_type="RESERVATION",
+            reservation_id=event.object_id,
+            summary=f"Guest journey {event.object_id}",
         )
-        return Delivery.sent("temporal", f"delivered to {workflow_id}", workflow_id)
 
     @activity.defn(name="cancel_reservation_assignments")
     async def cancel_reservation_assignments(self, event: LikeMagicEvent) -> Delivery:
