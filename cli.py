@@ -592,7 +592,8 @@ def _execution(
 
     link = workflow_url(settings.temporal_ui_url, settings.temporal_namespace, workflow_id)
     if described is None:
-        return {"execution": None, "run_id": None, "replayed": False, "link": link}
+        # Skipped without being started (switched off, not configured): nothing to open.
+        return {"execution": None, "run_id": None, "replayed": False, "link": None}
     return {
         "execution": described.status.name if described.status else None,
         "run_id": described.run_id,
