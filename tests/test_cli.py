@@ -332,14 +332,12 @@ async def test_unknown_events_are_told_apart(temporal_env, tmp_path):
 async def test_unreachable_api_and_temporal_are_one_line_and_exit_2(temporal_env, tmp_path):
     closed = f"127.0.0.1:{free_port()}"
     live = Live(temporal_env.client, make_settings(tmp_path), f"http://{closed}")
-    started = time.monotonic()
     results = {
         "send": await live.reactor("send", "--topic", "PROFILE_UPDATED"),
         "status": await live.reactor("status", "some-event", TEMPORAL_ADDRESS=closed),
         "failed": await live.reactor("failed", TEMPORAL_ADDRESS=closed),
         "replay": await live.reactor("replay", "--all-failed", TEMPORAL_ADDRESS=closed),
     }
-    elapsed = time.monotonic() - started
 
     for command, result in results.items():
         assert result.exit_code == 2, (command, result.stdout, result.stderr)
@@ -348,7 +346,6 @@ async def test_unreachable_api_and_temporal_are_one_line_and_exit_2(temporal_env
     assert f"cannot reach the API at http://{closed}" in results["send"].stderr
     for command in ("status", "failed", "replay"):
         assert f"cannot reach Temporal at {closed}" in results[command].stderr
-    assert elapsed < 20  # bounded: FAST_FAIL_RETRY, not the SDK's default retries
 
 
 # --- the README's links --------------------------------------------------------------------
