@@ -48,6 +48,13 @@ class FindEvent(BaseModel):
     topic: str
 
 
+class AssignmentRecord(BaseModel):
+    """What a housekeeping assignment tells others (from its memo)."""
+
+    assignee_id: str | None = None
+    assignee_name: str | None = None
+
+
 class HousekeepingPolicy(BaseModel):
     """Configuration an assignment runs with, fixed when it starts."""
 
@@ -114,6 +121,7 @@ class TemporalActivities:
     def activities(self) -> list[Callable[..., Any]]:
         return [
             self.find_event,
+            self.assignment_record,
             self.count_open_assignments,
             self.deliver_task_event,
             self.cancel_reservation_assignments,
@@ -146,6 +154,22 @@ class TemporalActivities:
             # A server without visibility queries: the caller does without the event.
             log.warning("visibility queries unsupported", extra=activity_fields(topic=query.topic))
         return None
+
+    @activity.defn(name="assignment_record")
+    async def assignment_record(self, task_id: str) -> AssignmentRecord | None:
+        """Who the task's housekeeping assignment went to, from its memo; None when
+        the task has no assignment workflow. Read-only; Temporal errors are retried."""
+        handle = self._client.get_workflow_handle(housekeeping_workflow_id(task_id))
+        try:
+            described = await handle.describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        memo = await described.memo()
+        return AssignmentRecord(
+            assignee_id=memo.get("assignee"), assignee_name=memo.get("assigneeName")
+        )
 
     @activity.defn(name="count_open_assignments")
     async def count_open_assignments(self, staff_ids: list[str]) -> dict[str, int]:

@@ -12,7 +12,7 @@ from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities, SlackMessage, facts, section
-    from activities.temporal import FindEvent, TemporalActivities
+    from activities.temporal import AssignmentRecord, FindEvent, TemporalActivities
 
 
 def duration_text(took: timedelta) -> str:
@@ -28,7 +28,11 @@ def unit_of(event: LikeMagicEvent) -> str | None:
     return text(event.context.get("unitId")) or text(first_unit)
 
 
-def notice(completed: LikeMagicEvent, created: LikeMagicEvent | None) -> SlackMessage:
+def notice(
+    completed: LikeMagicEvent,
+    created: LikeMagicEvent | None,
+    assignment: AssignmentRecord | None = None,
+) -> SlackMessage:
     ctx = completed.context
     title = text(ctx.get("title")) or (text(created.context.get("title")) if created else None)
     task_type = text(ctx.get("type")) or (text(created.context.get("type")) if created else None)
@@ -47,12 +51,16 @@ def notice(completed: LikeMagicEvent, created: LikeMagicEvent | None) -> SlackMe
         summary += f" by {who}"
     if took:
         summary += f" in {took}"
+    assigned = assignment.assignee_name or assignment.assignee_id if assignment else None
+    if assigned and assignment and assignment.assignee_id != who:
+        summary += f" (assigned to {assigned})"
     blocks = [
         section(f":white_check_mark: *{name}* is done"),
         facts(
             [
                 ("Unit", unit),
                 ("Done by", who),
+                ("Assigned to", assigned),
                 ("Took", took),
                 ("Type", task_type),
                 ("Property", completed.pms_property_id),
@@ -70,20 +78,24 @@ class TeamNotice:
 
     "How long" is measured from the task's TASK_CREATED event, which it looks up
     in Temporal's own visibility store (none found: the notice says nothing of
-    time). Without SLACK_WEBHOOK_URL it is skipped. The post follows the
+    time); who the task was assigned to comes from the task's housekeeping
+    assignment, when it has one. Without SLACK_WEBHOOK_URL it is skipped. The post follows the
     integration failure policy. Nothing to compensate.
     """
 
     @workflow.run
     async def run(self, event: LikeMagicEvent) -> ReactionResult:
-        created = None
+        created = assignment = None
         if event.object_id:
             created = await workflow.execute_activity_method(
                 TemporalActivities.find_event,
                 FindEvent(object_id=event.object_id, topic="TASK_CREATED"),
                 **INTEGRATION_CALL,
             )
+            assignment = await workflow.execute_activity_method(
+                TemporalActivities.assignment_record, event.object_id, **INTEGRATION_CALL
+            )
         delivery = await workflow.execute_activity_method(
-            SlackActivities.post_slack, notice(event, created), **INTEGRATION_CALL
+            SlackActivities.post_slack, notice(event, created, assignment), **INTEGRATION_CALL
         )
         return result_of(delivery)
