@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,13 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.policy import Delivery, http_client, raise_for_status, unreachable
+from activities.policy import (
+    Delivery,
+    http_client,
+    invalid_input,
+    raise_for_status,
+    unreachable,
+)
 from core.logging import activity_fields
 from core.settings import Settings
 
@@ -25,6 +32,11 @@ class TaskAssignee(BaseModel):
     staff_name: str = ""
 
 
+class ReservationDates(BaseModel):
+    arrival: datetime | None = None
+    departure: datetime | None = None
+
+
 class PmsActivities:
     """Holds one ``httpx.AsyncClient`` for PMS_API_URL, built once at worker start."""
 
@@ -34,7 +46,7 @@ class PmsActivities:
         )
 
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.pms_assign_task, self.pms_unassign_task]
+        return [self.pms_assign_task, self.pms_unassign_task, self.pms_reservation_dates]
 
     def _path(self, task_id: str) -> str:
         return f"/tasks/{quote(task_id, safe='')}/assignee"
@@ -73,3 +85,23 @@ class PmsActivities:
             )
         log.info("pms task unassigned", extra=activity_fields(task_id=assignee.task_id))
         return Delivery.sent("pms", f"unassigned {assignee.staff_id} in the PMS")
+
+    @activity.defn(name="pms_reservation_dates")
+    async def pms_reservation_dates(self, reservation_id: str) -> ReservationDates | None:
+        """GET ``<PMS_API_URL>/reservations/<id>``: its ``arrival`` and ``departure``.
+        None when PMS_API_URL is not set or the PMS does not know the reservation."""
+        if self._http is None:
+            return None
+        try:
+            response = await self._http.get(f"/reservations/{quote(reservation_id, safe='')}")
+        except httpx.TransportError as err:
+            unreachable("PMS", err)
+        if response.status_code == 404:
+            return None
+        raise_for_status(
+            "PMS", response.status_code, response.content, response.headers, "the lookup"
+        )
+        try:
+            return ReservationDates.model_validate(response.json())
+        except ValueError as err:
+            invalid_input("PMS", f"the reservation answer is not usable: {err}")

@@ -97,6 +97,8 @@ class JourneyPolicy(BaseModel):
     quiet_hours: str = "21:00-08:00"
     property_timezones: dict[str, str] = {}
     max_history_events: int = 5000
+    # PMS_API_URL is set: an update without dates makes the journey ask the PMS.
+    pms_configured: bool = False
 
     def timezone_of(self, property_id: str | None) -> str:
         return self.property_timezones.get(property_id or "", "UTC")
@@ -274,6 +276,7 @@ class TemporalActivities:
             quiet_hours=s.journey_quiet_hours,
             property_timezones=s.property_timezones,
             max_history_events=s.journey_max_history_events,
+            pms_configured=s.pms_api_url is not None,
         )
 
     @activity.defn(name="deliver_reservation_event")

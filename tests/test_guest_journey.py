@@ -19,6 +19,7 @@ from temporalio.worker import Replayer
 
 from core.events import LikeMagicEvent
 from tests.conftest import sample
+from tests.fakes import Reply
 from tests.helpers import running_reactor, unique, worker_for
 from tests.integrations import integrations
 from worker import WORKFLOW_RUNNER
@@ -413,3 +414,25 @@ async def test_recorded_journey_replays(path):
 
 def test_journey_histories_are_recorded():
     assert list(HISTORIES.glob("journey_*.json"))
+
+
+async def test_an_update_without_dates_asks_the_pms(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env, tmp_path, fakes, PMS_API_URL=f"{fakes.crm.url}/pms"
+        ) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            now = await j.now()
+            await j.post(j.created(now))
+            later = arrival + timedelta(days=4)
+            fakes.crm.default = Reply(
+                200, {"arrival": iso(later), "departure": iso(later + timedelta(days=2))}
+            )
+            await j.post(j.event("RESERVATION_UPDATED", now + timedelta(minutes=1)))
+            state = await j.until(lambda s: s.arrival == later, "dates from the PMS")
+            await j.settle()
+
+    [lookup] = [r for r in fakes.crm.requests if r.method == "GET"]
+    assert lookup.path == f"/pms/reservations/{j.reservation}"
+    assert state.messages["pre_arrival"].due == local(later - timedelta(days=3), 10)

@@ -23,6 +23,7 @@ from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
+    from activities.pms import PmsActivities
     from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
 
 Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
@@ -164,7 +165,8 @@ class GuestJourney:
     morning after the first night (stays of two nights or more); a review request
     some hours after checkout; a cancellation email on cancellation. None is sent in
     the quiet hours: one due then waits for their end. Date changes move pending
-    messages; a sent message is never sent again. Sends follow the integration
+    messages (an update without dates makes it ask the PMS, when PMS_API_URL is
+    set); a sent message is never sent again. Sends follow the integration
     failure policy; a rejected email is recorded as failed, and the journey goes on.
     The journey continues as new when the server suggests it or its history passes
     the policy's bound, carrying its state; signals are never lost in the switch.
@@ -173,6 +175,8 @@ class GuestJourney:
     def __init__(self) -> None:
         self._state: JourneyState | None = None
         self._pending: list[LikeMagicEvent] = []
+        # Timestamps of updates that carried no dates, to be asked of the PMS.
+        self._refresh: list[datetime] = []
 
     @workflow.signal
     def reservation_event(self, event: LikeMagicEvent) -> None:
@@ -196,6 +200,9 @@ class GuestJourney:
         while True:
             while self._pending:
                 self._apply(self._pending.pop(0), policy)
+            if self._refresh:
+                await self._refresh_dates()
+                continue
             now = workflow.now()
             self._reconcile(policy, now)
             if self._finished(now):
@@ -247,6 +254,12 @@ class GuestJourney:
             state.dates_as_of = at
 
         topic = event.topic
+        if (
+            topic == Topic.RESERVATION_UPDATED
+            and not (arrival or departure)
+            and policy.pms_configured
+        ):
+            self._refresh.append(at)
         if topic == Topic.RESERVATION_CREATED:
             self._advance("booked", at)
         elif topic == Topic.RESERVATION_CHECKED_IN:
@@ -274,6 +287,25 @@ class GuestJourney:
         if state.stage in TERMINAL or state.stage == "checked_out":
             return  # a stay that ended cannot be cancelled afterwards
         state.stage, state.stage_as_of, state.ended_at = stage, at, workflow.now()
+
+    async def _refresh_dates(self) -> None:
+        """Ask the PMS for the dates an update did not carry (once for a burst)."""
+        state = self._state
+        assert state is not None
+        at = max(self._refresh)
+        self._refresh.clear()
+        try:
+            dates = await workflow.execute_activity_method(
+                PmsActivities.pms_reservation_dates, state.reservation_id, **INTEGRATION_CALL
+            )
+        except ActivityError:
+            return  # the dates stay as the events gave them; the next update tries again
+        if dates is None or (dates.arrival is None and dates.departure is None):
+            return
+        if state.dates_as_of is None or at >= state.dates_as_of:
+            state.arrival = dates.arrival or state.arrival
+            state.departure = dates.departure or state.departure
+            state.dates_as_of = at
 
     # ----- messages
 

@@ -95,7 +95,7 @@ REACTIONS: list[Reaction] = [
         "guest-journey",
         JourneyDelivery,
         topics=frozenset(t for t in Topic if t.startswith("RESERVATION_")),
-        activities=(TemporalActivities, EmailActivities),
+        activities=(TemporalActivities, EmailActivities, PmsActivities),
         workflows=(GuestJourney,),
     ),
     Reaction(
