@@ -57,7 +57,7 @@ def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
 
 
-def _day(value: Any) -> str:
+def format_day(value: Any) -> str:
     """An ISO date or instant as 'Thu 10 Dec 2026'; anything else as it is."""
     if isinstance(value, str):
         try:
@@ -88,7 +88,7 @@ class EmailTemplates:
         self._text = jinja2.Environment(autoescape=False, **common)
         self._html = jinja2.Environment(autoescape=True, **common)
         for env in (self._text, self._html):
-            env.filters["day"] = _day
+            env.filters["day"] = format_day
 
     def render(self, kind: str, data: dict[str, Any]) -> RenderedEmail:
         if not re.fullmatch(r"[a-z0-9_]+", kind):

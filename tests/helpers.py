@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,25 @@ class Reactor:
 
     async def routed(self, event_id: str) -> RouterResult:
         return await self.router(event_id).result()
+
+
+def weeks_ahead() -> timedelta:
+    """Whole weeks (so weekdays stay) that put the sample stay at least two weeks
+    after today: its journey's messages must lie ahead, whenever the tests run."""
+    first = datetime(2026, 12, 1, tzinfo=UTC)
+    short = datetime.now(UTC) + timedelta(days=14) - first
+    return timedelta(weeks=max(0, -(-short.days // 7)))
+
+
+def shifted(event: dict, by: timedelta) -> dict:
+    def move(value: str) -> str:
+        return (datetime.fromisoformat(value) + by).isoformat().replace("+00:00", "Z")
+
+    event = {**event, "timestamp": move(event["timestamp"]), "context": dict(event["context"])}
+    for key in ("arrival", "departure"):
+        if key in event["context"]:
+            event["context"][key] = move(event["context"][key])
+    return event
 
 
 def by_name(result: RouterResult) -> dict[str, ReactionOutcome]:
