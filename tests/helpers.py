@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from api.app import create_app
@@ -71,6 +72,26 @@ def shifted(event: dict, by: timedelta) -> dict:
         if key in event["context"]:
             event["context"][key] = move(event["context"][key])
     return event
+
+
+async def skip_until(env: Any, at: datetime) -> None:
+    """Skip the time-skipping server's clock to ``at``.
+
+    The server refuses to skip while a task is outstanding. A workflow task handed to
+    a worker that was shutting down (the restart tests) stays outstanding until its
+    10 s timeout, and the sleep call times out meanwhile: then try again, from the
+    clock as it is.
+    """
+    for attempt in range(4):
+        now = await env.get_current_time()
+        if at <= now:
+            return
+        try:
+            await env.sleep(at - now)
+            return
+        except RPCError as err:
+            if "Timeout expired" not in str(err) or attempt == 3:
+                raise
 
 
 def by_name(result: RouterResult) -> dict[str, ReactionOutcome]:

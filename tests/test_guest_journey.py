@@ -20,7 +20,7 @@ from temporalio.worker import Replayer
 from core.events import LikeMagicEvent
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import running_reactor, unique, worker_for
+from tests.helpers import running_reactor, skip_until, unique, worker_for
 from tests.integrations import integrations
 from worker import WORKFLOW_RUNNER
 from workflows import registry
@@ -92,9 +92,7 @@ class Journey:
         return await self.env.get_current_time()
 
     async def skip_to(self, at: datetime) -> None:
-        now = await self.now()
-        if at > now:
-            await self.env.sleep(at - now)
+        await skip_until(self.env, at)
 
     async def post(self, event: dict, at: datetime | None = None) -> None:
         if at is not None:

@@ -20,7 +20,7 @@ from core.events import LikeMagicEvent
 from core.temporal import HOUSEKEEPER
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import running_reactor, unique, worker_for
+from tests.helpers import running_reactor, skip_until, unique, worker_for
 from tests.integrations import integrations
 from worker import WORKFLOW_RUNNER
 from workflows import registry
@@ -94,7 +94,7 @@ class Stay:
         raise AssertionError(f"never reached: {what}; last state: {await self.state()}")
 
     async def skip(self, duration: timedelta) -> None:
-        await self.env.sleep(duration)
+        await skip_until(self.env, await self.env.get_current_time() + duration)
 
     def emails_to(self, address: str) -> list[dict]:
         return [
