@@ -549,16 +549,12 @@ async def _router(
 
 async def _read_event(client: Client, event_id: str) -> LikeMagicEvent:
     """The event as the webhook handed it to the router (its first history event)."""
-    from core.events import LikeMagicEvent
+    from core.temporal import received_event
 
-    handle = client.get_workflow_handle(event_id)
-    async for first in handle.fetch_history_events(page_size=1):
-        started = first.workflow_execution_started_event_attributes
-        [event] = await client.data_converter.decode(started.input.payloads, [LikeMagicEvent])
-        if isinstance(event, LikeMagicEvent):
-            return event
-        break
-    raise CommandError(f"the history of {event_id} does not start with its event")
+    event = await received_event(client, event_id)
+    if event is None:
+        raise CommandError(f"the history of {event_id} does not start with its event")
+    return event
 
 
 async def _closed_event(client: Client, settings: Settings, event_id: str) -> LikeMagicEvent:

@@ -24,7 +24,14 @@ from activities.policy import Delivery, invalid_input
 from core.events import LikeMagicEvent, Topic
 from core.logging import activity_fields, fields
 from core.settings import Settings
-from core.temporal import HOUSEKEEPER, OBJECT_ID, OBJECT_TYPE, PMS_PROPERTY_ID, RESERVATION_ID
+from core.temporal import (
+    HOUSEKEEPER,
+    OBJECT_ID,
+    OBJECT_TYPE,
+    PMS_PROPERTY_ID,
+    RESERVATION_ID,
+    received_event,
+)
 
 log = logging.getLogger("reactor.temporal")
 
@@ -143,13 +150,7 @@ class TemporalActivities:
         )
         try:
             async for execution in listing:
-                handle = self._client.get_workflow_handle(execution.id, run_id=execution.run_id)
-                history = await handle.fetch_history()
-                started = history.events[0].workflow_execution_started_event_attributes
-                [event] = await self._client.data_converter.decode(
-                    started.input.payloads, [LikeMagicEvent]
-                )
-                return event if isinstance(event, LikeMagicEvent) else None
+                return await received_event(self._client, execution.id, execution.run_id)
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise

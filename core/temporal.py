@@ -104,6 +104,19 @@ async def connect(
     )
 
 
+async def received_event(
+    client: Client, event_id: str, run_id: str | None = None
+) -> LikeMagicEvent | None:
+    """The event as the webhook handed it to its router (the router's first history
+    event), or None when that history does not start with one."""
+    handle = client.get_workflow_handle(event_id, run_id=run_id)
+    async for first in handle.fetch_history_events(page_size=1):
+        started = first.workflow_execution_started_event_attributes
+        [event] = await client.data_converter.decode(started.input.payloads, [LikeMagicEvent])
+        return event if isinstance(event, LikeMagicEvent) else None
+    return None
+
+
 async def setup_namespace(client: Client, retention_days: int) -> list[str]:
     """Register reactor's search attributes and raise the namespace's retention.
 
