@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -72,6 +73,22 @@ def shifted(event: dict, by: timedelta) -> dict:
         if key in event["context"]:
             event["context"][key] = move(event["context"][key])
     return event
+
+
+async def query_until(
+    handle: WorkflowHandle[Any, Any], result_type: type, check: Any, what: str
+) -> Any:
+    """Poll the workflow's ``state`` query until ``check`` holds (about 20 s at most)."""
+    for _ in range(400):
+        try:
+            state = await handle.query("state", result_type=result_type)
+            if check(state):
+                return state
+        except Exception:  # noqa: BLE001 - not started yet
+            pass
+        await asyncio.sleep(0.05)
+    last = await handle.query("state", result_type=result_type)
+    raise AssertionError(f"never reached: {what}; last state: {last}")
 
 
 async def skip_until(env: Any, at: datetime) -> None:

@@ -20,7 +20,7 @@ from temporalio.worker import Replayer
 from core.events import LikeMagicEvent
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import running_reactor, skip_until, unique, worker_for
+from tests.helpers import query_until, running_reactor, skip_until, unique, worker_for
 from tests.integrations import integrations
 from worker import WORKFLOW_RUNNER
 from workflows import registry
@@ -106,15 +106,7 @@ class Journey:
         return await self.handle.query("state", result_type=JourneyState)
 
     async def until(self, check, what: str) -> JourneyState:
-        for _ in range(300):
-            try:
-                state = await self.state()
-                if check(state):
-                    return state
-            except Exception:  # noqa: BLE001 - not started yet
-                pass
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"never reached: {what}; last: {await self.state()}")
+        return await query_until(self.handle, JourneyState, check, what)
 
     async def settle(self) -> None:
         with self.env.auto_time_skipping_disabled():

@@ -3,7 +3,6 @@ test skips time. Events go through the real webhook, router and delivery activit
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from datetime import time, timedelta
@@ -20,7 +19,7 @@ from core.events import LikeMagicEvent
 from core.temporal import HOUSEKEEPER
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import running_reactor, skip_until, unique, worker_for
+from tests.helpers import query_until, running_reactor, skip_until, unique, worker_for
 from tests.integrations import integrations
 from worker import WORKFLOW_RUNNER
 from workflows import registry
@@ -83,15 +82,7 @@ class Stay:
         return await self.handle.query("state", result_type=AssignmentState)
 
     async def until(self, check, what: str) -> AssignmentState:
-        for _ in range(400):
-            try:
-                state = await self.state()
-                if check(state):
-                    return state
-            except Exception:  # noqa: BLE001 - not started yet
-                pass
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"never reached: {what}; last state: {await self.state()}")
+        return await query_until(self.handle, AssignmentState, check, what)
 
     async def skip(self, duration: timedelta) -> None:
         await skip_until(self.env, await self.env.get_current_time() + duration)
