@@ -207,9 +207,9 @@ class TemporalActivities:
             return Delivery.skipped("the event names no task (objectId)")
         task_type = event.context.get("type")
         types = self._settings.housekeeping_task_type_list()
-        if event.topic == Topic.TASK_CREATED and task_type not in types:
-            return Delivery.skipped(f"task type {task_type} is not in HOUSEKEEPING_TASK_TYPES")
-        if isinstance(task_type, str) and task_type not in types:
+        # A creation must name a listed type; a later event without a type may belong
+        # to a listed task whose creation has not arrived yet.
+        if task_type not in types and (event.topic == Topic.TASK_CREATED or task_type):
             return Delivery.skipped(f"task type {task_type} is not in HOUSEKEEPING_TASK_TYPES")
         reservation = linked_reservation(event)
         return await self._signal_with_start(

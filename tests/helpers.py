@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,14 @@ from workflows import registry
 from workflows.reaction import ReactionOutcome, RouterResult
 
 SECRET = "test-secret-0123456789abcdef"
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def record_history(name: str, handle: WorkflowHandle[Any, Any]) -> None:
+    """With REACTOR_RECORD_HISTORIES=1, keep the workflow's history for tests/test_replay.py."""
+    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1":
+        HISTORIES.mkdir(exist_ok=True)
+        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:

@@ -4,29 +4,27 @@ through the real webhook, router and delivery activity; emails reach a fake Send
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
 
 from core.events import LikeMagicEvent
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import query_until, running_reactor, skip_until, unique, worker_for
+from tests.helpers import (
+    query_until,
+    record_history,
+    running_reactor,
+    skip_until,
+    unique,
+    worker_for,
+)
 from tests.integrations import integrations
-from worker import WORKFLOW_RUNNER
-from workflows import registry
 from workflows.guest_journey import JourneyState
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
 ZURICH = ZoneInfo("Europe/Zurich")
 SUBJECTS = {
     "pre_arrival": "See you on",
@@ -158,12 +156,6 @@ async def next_week(env) -> datetime:
     return local(now + timedelta(days=7), 14)
 
 
-def record(name: str, history: WorkflowHistory) -> None:
-    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"journey_{name}.json").write_text(history.to_json())
-
-
 async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, tmp_path):
     with integrations() as fakes:
         async with journey(skipping_env, tmp_path, fakes) as reactor:
@@ -183,7 +175,7 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
             await j.post(j.event("RESERVATION_CHECKED_OUT", j.departure), at=j.departure)
             await j.skip_to(j.departure + timedelta(hours=6, minutes=1))
             result = await j.finished()
-            record("whole_stay", await j.handle.fetch_history())
+            await record_history("journey_whole_stay", j.handle)
 
     assert result.completed and result.stage == "checked_out"
     sent = {k: m.sent_at for k, m in result.messages.items() if m.status == "sent"}
@@ -390,20 +382,6 @@ async def test_a_new_worker_picks_up_the_journey(skipping_env, tmp_path):
             await j.skip_to(due + timedelta(minutes=1))
             state = await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
     assert near(state.messages["pre_arrival"].sent_at, due)
-
-
-@pytest.mark.parametrize("path", sorted(HISTORIES.glob("journey_*.json")), ids=lambda p: p.stem)
-async def test_recorded_journey_replays(path):
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    await Replayer(
-        workflows=registry.workflow_classes(),
-        workflow_runner=WORKFLOW_RUNNER,
-        data_converter=pydantic_data_converter,
-    ).replay_workflow(history)
-
-
-def test_journey_histories_are_recorded():
-    assert list(HISTORIES.glob("journey_*.json"))
 
 
 async def test_an_update_without_dates_asks_the_pms(skipping_env, tmp_path):

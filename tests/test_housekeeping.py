@@ -3,29 +3,28 @@ test skips time. Events go through the real webhook, router and delivery activit
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import time, timedelta
-from pathlib import Path
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from activities.roster import Roster, Staff
 from core.events import LikeMagicEvent
 from core.temporal import HOUSEKEEPER
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import query_until, running_reactor, skip_until, unique, worker_for
+from tests.helpers import (
+    query_until,
+    record_history,
+    running_reactor,
+    skip_until,
+    unique,
+    worker_for,
+)
 from tests.integrations import integrations
-from worker import WORKFLOW_RUNNER
-from workflows import registry
 from workflows.housekeeping import AssignmentState, choose, covers, floor_of, on_shift
 
-HISTORIES = Path(__file__).resolve().parent / "histories"
 SLA = timedelta(minutes=45)  # DEPARTURE_CLEANING
 
 ROSTER = """
@@ -121,13 +120,6 @@ async def start(skipping_env, tmp_path, fakes, created, worker_options=None, **o
     )
 
 
-def record(name: str, history: WorkflowHistory) -> None:
-    """With REACTOR_RECORD_HISTORIES=1, keep the history for the replay test."""
-    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"housekeeping_{name}.json").write_text(history.to_json())
-
-
 # ----- the whole flow
 
 
@@ -146,7 +138,7 @@ async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, 
             await stay.post(completed)
             with skipping_env.auto_time_skipping_disabled():
                 result = await stay.handle.result()
-            record("happy_path", await stay.handle.fetch_history())
+            await record_history("housekeeping_happy_path", stay.handle)
             await stay.settle()
 
     assert result.status == "completed"
@@ -197,7 +189,7 @@ async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path)
             await stay.post(completed)
             with skipping_env.auto_time_skipping_disabled():
                 result = await stay.handle.result()
-            record("reassigned", await stay.handle.fetch_history())
+            await record_history("housekeeping_reassigned", stay.handle)
             await stay.settle()
 
     assert state.assignee and state.assignee.id == "hk-bo"
@@ -373,25 +365,6 @@ async def test_a_new_worker_picks_up_the_wait_and_the_timer_still_fires(skipping
                 result = await stay.handle.result()
     assert state.assignee and state.assignee.id == "hk-ana"
     assert result.status == "completed" and result.escalations == 1
-
-
-# ----- determinism: recorded histories must replay against the current code
-
-
-@pytest.mark.parametrize(
-    "path", sorted(HISTORIES.glob("housekeeping_*.json")), ids=lambda p: p.stem
-)
-async def test_recorded_history_replays(path):
-    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    await Replayer(
-        workflows=registry.workflow_classes(),
-        workflow_runner=WORKFLOW_RUNNER,
-        data_converter=pydantic_data_converter,
-    ).replay_workflow(history)
-
-
-def test_histories_are_recorded():
-    assert len(list(HISTORIES.glob("housekeeping_*.json"))) >= 2
 
 
 # ----- choosing, as pure functions

@@ -5,11 +5,16 @@ from __future__ import annotations
 from temporalio import workflow
 
 from core.events import LikeMagicEvent
-from workflows.common import INTEGRATION_CALL, guest_name, instant, number, recipient, result_of
+from workflows.common import guest_name, instant, number, recipient, send_guest_email
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
-    from activities.email import EmailActivities, EmailRequest
+    from activities.email import EmailRequest
+
+
+NO_RECIPIENT = (
+    "no recipient: the event has neither context.primaryGuest.email nor context.guestEmail"
+)
 
 
 def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None:
@@ -49,13 +54,7 @@ class BookingConfirmation:
 
     @workflow.run
     async def run(self, event: LikeMagicEvent) -> ReactionResult:
-        request = confirmation_request(event, key=workflow.info().workflow_id)
-        if request is None:
-            return ReactionResult.skipped(
-                "no recipient: the event has neither context.primaryGuest.email "
-                "nor context.guestEmail"
-            )
-        delivery = await workflow.execute_activity_method(
-            EmailActivities.send_email, request, **INTEGRATION_CALL
+        return await send_guest_email(
+            confirmation_request(event, key=workflow.info().workflow_id),
+            NO_RECIPIENT,
         )
-        return result_of(delivery)

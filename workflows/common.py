@@ -12,6 +12,7 @@ from workflows.reaction import ReactionResult
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo
 
+    from activities.email import EmailActivities, EmailRequest
     from activities.policy import (
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_SCHEDULE_TO_CLOSE,
@@ -97,6 +98,17 @@ def guest_name(context: dict[str, Any]) -> str | None:
 def shorten(value: str, limit: int) -> str:
     value = " ".join(value.split())
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+async def send_guest_email(request: EmailRequest | None, no_recipient: str) -> ReactionResult:
+    """Send a reaction's email with the integration policy; skipped when there is no
+    one to send it to."""
+    if request is None:
+        return ReactionResult.skipped(no_recipient)
+    delivery = await workflow.execute_activity_method(
+        EmailActivities.send_email, request, **INTEGRATION_CALL
+    )
+    return result_of(delivery)
 
 
 def result_of(delivery: Delivery) -> ReactionResult:
