@@ -681,7 +681,7 @@ def status(
         typer.echo("no reactions")
         return
     rows = [
-        [r["reaction"], r["outcome"] or "-", _now_column(r), r["alert"] or "", r["link"]]
+        [r["reaction"], r["outcome"] or "-", _now_column(r), r["alert"] or "", r["link"] or "-"]
         for r in found["reactions"]
     ]
     typer.echo("")

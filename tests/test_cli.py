@@ -172,6 +172,22 @@ async def test_send_prints_the_api_error_and_exits_1(temporal_env, tmp_path):
 # --- status, failed, replay ------------------------------------------------------------------
 
 
+async def test_status_shows_a_reaction_skipped_without_a_run(temporal_env, tmp_path):
+    # No EVENT_LOG_URL: the router lists the activity log as skipped and starts nothing.
+    event = unique(sample("reservation_checked_in"))
+    async with live_reactor(temporal_env.client, tmp_path) as live:
+        assert (await live.json("send", write_event(tmp_path, event)))["status"] == "accepted"
+        await temporal_env.client.get_workflow_handle(event["id"]).result()
+        shown = await live.reactor("status", event["id"])
+        status = await live.json("status", event["id"])
+
+    assert shown.exit_code == 0, shown.stderr
+    assert re.search(r"^activity-log +skipped +- .* -$", shown.stdout, re.MULTILINE), shown.stdout
+    assert "activity-log: not configured: set EVENT_LOG_URL" in shown.stdout
+    skipped = {r["reaction"]: r for r in status["reactions"]}["activity-log"]
+    assert skipped["execution"] is None and skipped["link"] is None
+
+
 async def test_a_failed_reaction_is_shown_listed_and_replayed_and_the_event_stays_a_duplicate(
     temporal_env, tmp_path
 ):
