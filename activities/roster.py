@@ -27,6 +27,8 @@ class Staff(BaseModel):
     floors: list[int] = []
     units: list[str] = []
     shift: str | None = None
+    # Reachable outside the shift for task types marked urgent (HOUSEKEEPING_URGENT_TYPES).
+    on_call: bool = False
 
     @field_validator("shift")
     @classmethod

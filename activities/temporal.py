@@ -70,6 +70,8 @@ class HousekeepingPolicy(BaseModel):
     max_reassignments: int = 2
     # How long a workflow started by a TASK_COMPLETED/UPDATED waits for its TASK_CREATED.
     wait_for_created_hours: int = 24
+    # Task types assigned at once to who is on call when nobody is on shift.
+    urgent_types: list[str] = []
 
     def sla_for(self, task_type: str | None) -> int:
         return self.sla_minutes.get(task_type or "", self.default_sla_minutes)
@@ -193,6 +195,7 @@ class TemporalActivities:
             sla_minutes=s.housekeeping_sla_minutes,
             default_sla_minutes=s.housekeeping_default_sla_minutes,
             max_reassignments=s.housekeeping_max_reassignments,
+            urgent_types=s.housekeeping_urgent_type_list(),
         )
 
     @activity.defn(name="deliver_task_event")

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     housekeeping_max_reassignments: int = Field(
         2, validation_alias="HOUSEKEEPING_MAX_REASSIGNMENTS", ge=0
     )
+    # Task types that do not wait for the next shift: they go to whoever is on call.
+    housekeeping_urgent_types: str = Field("", validation_alias="HOUSEKEEPING_URGENT_TYPES")
     slack_supervisor_webhook_url: SecretStr | None = Field(
         None, validation_alias="SLACK_SUPERVISOR_WEBHOOK_URL"
     )
@@ -191,6 +193,9 @@ class Settings(BaseSettings):
 
     def housekeeping_task_type_list(self) -> list[str]:
         return _comma_list(self.housekeeping_task_types)
+
+    def housekeeping_urgent_type_list(self) -> list[str]:
+        return _comma_list(self.housekeeping_urgent_types)
 
     def disabled_reaction_names(self) -> list[str]:
         return _comma_list(self.disabled_reactions)

@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from core.temporal import SEARCH_ATTRIBUTES
+from tests.clock import clock  # noqa: F401 - the day/night fixture, for every test module
 
 # A developer's shell or .env must not change what the tests see.
 for _name in (

@@ -3,7 +3,7 @@ test skips time. Events go through the real webhook, router and delivery activit
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from temporalio import activity
@@ -12,6 +12,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from activities.roster import Roster, Staff
 from core.events import LikeMagicEvent
 from core.temporal import HOUSEKEEPER
+from tests.clock import next_local, pin
 from tests.conftest import sample
 from tests.fakes import Reply
 from tests.helpers import (
@@ -23,16 +24,23 @@ from tests.helpers import (
     worker_for,
 )
 from tests.integrations import integrations
-from workflows.housekeeping import AssignmentState, choose, covers, floor_of, on_shift
+from workflows.housekeeping import (
+    AssignmentState,
+    choose,
+    covers,
+    floor_of,
+    next_shift,
+    on_shift,
+)
 
 SLA = timedelta(minutes=45)  # DEPARTURE_CLEANING
 
 ROSTER = """
 timezone: Europe/Zurich
 staff:
-  - {id: hk-ana, name: Ana, email: ana@hotel.example, floors: [4]}
-  - {id: hk-bo, name: Bo, slack: U0BO, email: bo@hotel.example, floors: [4]}
-  - {id: hk-cy, name: Cy, email: cy@hotel.example, floors: [1]}
+  - {id: hk-ana, name: Ana, email: ana@hotel.example, floors: [4], shift: "SHIFT"}
+  - {id: hk-bo, name: Bo, slack: U0BO, email: bo@hotel.example, floors: [4], shift: "SHIFT"}
+  - {id: hk-cy, name: Cy, email: cy@hotel.example, floors: [1], shift: "SHIFT"}
 """
 
 
@@ -60,6 +68,7 @@ class Stay:
 
     def __init__(self, env, reactor, fakes, created):
         self.env, self.reactor, self.fakes = env, reactor, fakes
+
         self.handle = reactor.client.get_workflow_handle(
             f"housekeeping-{created['objectId']}", result_type=AssignmentState
         )
@@ -69,6 +78,16 @@ class Stay:
         answer = await self.reactor.post(event)
         assert answer.status_code == 200, answer.text
         self.posted.append(event["id"])
+
+    async def created(self, event: dict, clock) -> None:
+        """Post the TASK_CREATED; at night, see the assignment wait for the shift and
+        skip to the moment it begins (tests/clock.py)."""
+        await self.post(event)
+        if clock.night:
+            state = await self.until(lambda s: s.status == "waiting_for_shift", "waiting")
+            assert state.assignee is None and state.waiting_until is not None
+            assert state.waiting_for and "shift of hk-ana" in state.waiting_for
+            await skip_until(self.env, state.waiting_until + timedelta(seconds=1))
 
     async def settle(self) -> None:
         """Let every router finish while this worker lives: work left pending on a
@@ -100,9 +119,10 @@ class Stay:
         return [(r.method, r.path) for r in self.fakes.crm.requests if "/tasks/" in r.path]
 
 
-async def start(skipping_env, tmp_path, fakes, created, worker_options=None, **overrides):
+async def start(skipping_env, tmp_path, fakes, clock, worker_options=None, **overrides):
     roster = tmp_path / "roster.yaml"
-    roster.write_text(ROSTER)
+    now = await skipping_env.get_current_time()
+    roster.write_text(ROSTER.replace("SHIFT", clock.shift(now, "Europe/Zurich")))
     settings = {
         **fakes.settings(),
         "HOUSEKEEPING_ROSTER": str(roster),
@@ -123,12 +143,12 @@ async def start(skipping_env, tmp_path, fakes, created, worker_options=None, **o
 # ----- the whole flow
 
 
-async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, tmp_path):
+async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, tmp_path, clock):
     created, completed, _ = task_events()
     with integrations() as fakes:
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             state = await stay.until(lambda s: s.status == "assigned", "assigned")
             assert state.assignee and state.assignee.id == "hk-ana"  # floor 4, first
             assert state.deadline is not None
@@ -138,7 +158,7 @@ async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, 
             await stay.post(completed)
             with skipping_env.auto_time_skipping_disabled():
                 result = await stay.handle.result()
-            await record_history("housekeeping_happy_path", stay.handle)
+            await record_history(f"housekeeping_happy_path{'_night' * clock.night}", stay.handle)
             await stay.settle()
 
     assert result.status == "completed"
@@ -151,12 +171,12 @@ async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, 
     assert stay.slack_lines(fakes.slack_support) == []  # no escalation
 
 
-async def test_first_breach_escalates_and_keeps_waiting(skipping_env, tmp_path):
+async def test_first_breach_escalates_and_keeps_waiting(skipping_env, tmp_path, clock):
     created, completed, _ = task_events()
     with integrations() as fakes:
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "assigned", "assigned")
             await stay.skip(SLA + timedelta(minutes=1))
             state = await stay.until(lambda s: s.escalations == 1, "escalated")
@@ -172,12 +192,12 @@ async def test_first_breach_escalates_and_keeps_waiting(skipping_env, tmp_path):
     assert result.status == "completed"
 
 
-async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path):
+async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path, clock):
     created, completed, _ = task_events()
     with integrations() as fakes:
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "assigned", "assigned")
             await stay.skip(SLA + timedelta(minutes=1))
             await stay.until(lambda s: s.escalations == 1, "escalated")
@@ -189,7 +209,8 @@ async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path)
             await stay.post(completed)
             with skipping_env.auto_time_skipping_disabled():
                 result = await stay.handle.result()
-            await record_history("housekeeping_reassigned", stay.handle)
+            if not clock.night:
+                await record_history("housekeeping_reassigned", stay.handle)
             await stay.settle()
 
     assert state.assignee and state.assignee.id == "hk-bo"
@@ -207,14 +228,16 @@ async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path)
     assert result.status == "completed" and result.reassignments == 1
 
 
-async def test_reassignment_limit_fails_with_alert_and_nothing_assigned(skipping_env, tmp_path):
+async def test_reassignment_limit_fails_with_alert_and_nothing_assigned(
+    skipping_env, tmp_path, clock
+):
     created, _, _ = task_events()
     with integrations() as fakes:
         async with await start(
-            skipping_env, tmp_path, fakes, created, HOUSEKEEPING_MAX_REASSIGNMENTS=1
+            skipping_env, tmp_path, fakes, clock, HOUSEKEEPING_MAX_REASSIGNMENTS=1
         ) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "assigned", "assigned")
             for expected in (1, 1, 2):  # escalate, reassign, escalate again
                 await stay.skip(SLA + timedelta(minutes=1))
@@ -238,13 +261,13 @@ async def test_reassignment_limit_fails_with_alert_and_nothing_assigned(skipping
     assert len(alerts) == 1 and created["objectId"] in alerts[0]
 
 
-async def test_pms_rejecting_the_write_back_leaves_nothing_assigned(skipping_env, tmp_path):
+async def test_pms_rejecting_the_write_back_leaves_nothing_assigned(skipping_env, tmp_path, clock):
     created, _, _ = task_events()
     with integrations() as fakes:
         fakes.crm.fail_next(Reply(409, {"message": "task is locked"}))
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "failed", "failed")
             with skipping_env.auto_time_skipping_disabled():
                 with pytest.raises(WorkflowFailureError) as failed:
@@ -262,13 +285,13 @@ async def test_pms_rejecting_the_write_back_leaves_nothing_assigned(skipping_env
     assert any("rotating_light" in line for line in stay.slack_lines(fakes.slack_ops))
 
 
-async def test_notification_failing_for_good_undoes_the_assignment(skipping_env, tmp_path):
+async def test_notification_failing_for_good_undoes_the_assignment(skipping_env, tmp_path, clock):
     created, _, _ = task_events()
     with integrations() as fakes:
         fakes.sendgrid.fail_next(Reply(400, {"errors": [{"message": "invalid to address"}]}))
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "failed", "failed")
             with skipping_env.auto_time_skipping_disabled():
                 with pytest.raises(WorkflowFailureError) as failed:
@@ -283,12 +306,12 @@ async def test_notification_failing_for_good_undoes_the_assignment(skipping_env,
     assert described.typed_search_attributes.get(HOUSEKEEPER) is None
 
 
-async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env, tmp_path):
+async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env, tmp_path, clock):
     created, _, cancelled = task_events()
     with integrations() as fakes:
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "assigned", "assigned")
             await stay.skip(timedelta(minutes=20))
             await stay.post(cancelled)
@@ -304,10 +327,10 @@ async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env,
     assert subjects[-1] == "No longer yours: Departure cleaning room 412 (U-412)"
 
 
-async def test_completed_arriving_before_created_is_not_lost(skipping_env, tmp_path):
+async def test_completed_arriving_before_created_is_not_lost(skipping_env, tmp_path, clock):
     created, completed, _ = task_events()
     with integrations() as fakes:
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
             await stay.post(completed)
             await stay.until(lambda s: completed["id"] in s.events_applied, "completion held")
@@ -323,12 +346,12 @@ async def test_completed_arriving_before_created_is_not_lost(skipping_env, tmp_p
     assert fakes.sendgrid.requests == []  # nobody was sent to a finished task
 
 
-async def test_the_same_event_twice_changes_nothing(skipping_env, tmp_path):
+async def test_the_same_event_twice_changes_nothing(skipping_env, tmp_path, clock):
     created, completed, _ = task_events()
     with integrations() as fakes:
-        async with await start(skipping_env, tmp_path, fakes, created) as reactor:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             again = await reactor.post(created)  # the publisher's redelivery
             assert again.json()["status"] == "duplicate"
             await stay.until(lambda s: s.status == "assigned", "assigned")
@@ -344,16 +367,18 @@ async def test_the_same_event_twice_changes_nothing(skipping_env, tmp_path):
     assert len(stay.emails_to("ana@hotel.example")) == 1
 
 
-async def test_a_new_worker_picks_up_the_wait_and_the_timer_still_fires(skipping_env, tmp_path):
+async def test_a_new_worker_picks_up_the_wait_and_the_timer_still_fires(
+    skipping_env, tmp_path, clock
+):
     created, completed, _ = task_events()
     with integrations() as fakes:
         # Not sticky: the test server does not hand a dead worker's sticky queue back
         # to the normal queue while it skips time (a real server does, after 5 s).
         async with await start(
-            skipping_env, tmp_path, fakes, created, worker_options={"max_cached_workflows": 0}
+            skipping_env, tmp_path, fakes, clock, worker_options={"max_cached_workflows": 0}
         ) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.post(created)
+            await stay.created(created, clock)
             await stay.until(lambda s: s.status == "assigned", "assigned")
             await stay.settle()
         # The first worker is gone; a new one (a restarted process) takes over.
@@ -404,3 +429,135 @@ def test_choice_prefers_zone_then_fewest_open_then_roster_order():
     # Nobody on shift: everyone is a candidate rather than nobody.
     night = Roster(staff=[staff("a", shift="07:00-08:00"), staff("b", shift="09:00-10:00")])
     assert choose(night, {}, None, set(), time(23)).id == "a"
+
+
+# ----- at night: the assignment waits for the shift, urgent tasks do not
+
+
+NIGHT_ROSTER = """
+timezone: Europe/Zurich
+staff:
+  - {id: hk-ana, name: Ana, email: ana@hotel.example, floors: [4], shift: "07:00-15:00"}
+  - {id: hk-bo, name: Bo, email: bo@hotel.example, floors: [4], shift: "06:00-14:00"}
+  - {id: hk-cy, name: Cy, email: cy@hotel.example, floors: [1], shift: "05:00-13:00"}
+  - {id: hk-dan, name: Dan, email: dan@hotel.example, floors: [4], shift: "14:00-22:00",
+     on_call: true}
+"""
+
+
+async def night_stay(skipping_env, tmp_path, fakes, roster=NIGHT_ROSTER, **overrides):
+    (tmp_path / "roster.yaml").write_text(roster)
+    settings = {
+        **fakes.settings(),
+        "HOUSEKEEPING_ROSTER": str(tmp_path / "roster.yaml"),
+        "SLACK_SUPERVISOR_WEBHOOK_URL": f"{fakes.slack_support.url}/services/supervisor",
+        **overrides,
+    }
+    return running_reactor(
+        skipping_env.client, tmp_path, stand_ins=[no_open_assignments], **settings
+    )
+
+
+async def test_a_task_created_at_night_is_assigned_when_the_morning_shift_starts(
+    skipping_env, tmp_path
+):
+    created, completed, _ = task_events()
+    with integrations() as fakes:
+        async with await night_stay(skipping_env, tmp_path, fakes) as reactor:
+            at = await pin(skipping_env, 23, 45, "Europe/Zurich")
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            waiting = await stay.until(lambda s: s.status == "waiting_for_shift", "waiting")
+            # Floor 4: Ana (07:00) and Bo (06:00) cover it; Cy starts earlier, elsewhere.
+            morning = next_local(at, 6, 0, "Europe/Zurich")
+            assert waiting.waiting_until == morning
+            assert waiting.waiting_for == "the 06:00-14:00 shift of hk-bo (Europe/Zurich)"
+            assert waiting.assignee is None and waiting.deadline is None
+            assert fakes.sendgrid.requests == []  # nobody woken up
+            await skip_until(skipping_env, morning - timedelta(minutes=1))
+            assert (await stay.state()).status == "waiting_for_shift"
+            await skip_until(skipping_env, morning + timedelta(seconds=1))
+            assigned = await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.post(completed)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await record_history("housekeeping_waited_for_shift", stay.handle)
+            await stay.settle()
+
+    assert assigned.assignee and assigned.assignee.id == "hk-bo"  # the one on shift
+    # The SLA counts from the assignment, not from the night.
+    assert assigned.deadline is not None
+    assert morning + SLA <= assigned.deadline < morning + SLA + timedelta(minutes=1)
+    [notice] = stay.emails_to("bo@hotel.example")
+    assert notice["subject"] == "New task for you: Departure cleaning room 412 (U-412)"
+    assert result.status == "completed"
+
+
+async def test_an_urgent_task_at_night_goes_to_who_is_on_call(skipping_env, tmp_path):
+    created, _, cancelled = task_events()
+    with integrations() as fakes:
+        async with await night_stay(
+            skipping_env, tmp_path, fakes, HOUSEKEEPING_URGENT_TYPES="DEPARTURE_CLEANING"
+        ) as reactor:
+            await pin(skipping_env, 23, 45, "Europe/Zurich")
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            state = await stay.until(lambda s: s.status == "assigned", "assigned at once")
+            await stay.post(cancelled)
+            with skipping_env.auto_time_skipping_disabled():
+                await stay.handle.result()
+            await stay.settle()
+
+    assert state.assignee and state.assignee.id == "hk-dan"
+    assert "urgent" in [h.step for h in state.history]
+    assert stay.slack_lines(fakes.slack_support) == []  # supervisors not needed
+
+
+async def test_an_urgent_task_with_nobody_on_call_tells_the_supervisors(skipping_env, tmp_path):
+    created, _, cancelled = task_events()
+    with integrations() as fakes:
+        async with await night_stay(
+            skipping_env,
+            tmp_path,
+            fakes,
+            roster=NIGHT_ROSTER.replace("on_call: true", ""),
+            HOUSEKEEPING_URGENT_TYPES="DEPARTURE_CLEANING",
+        ) as reactor:
+            await pin(skipping_env, 23, 45, "Europe/Zurich")
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            state = await stay.until(lambda s: s.status == "waiting_for_shift", "waiting")
+            await stay.post(cancelled)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await stay.settle()
+
+    [alert] = stay.slack_lines(fakes.slack_support)
+    assert alert.startswith("Urgent: Departure cleaning room 412 (U-412) came in while nobody")
+    assert "06:00 (Europe/Zurich)" in alert
+    assert state.assignee is None
+    # Cancelled while it waited: nobody was assigned, so nothing to undo or tell.
+    assert (
+        result.status == "cancelled"
+        and stay.pms() == []
+        and stay.emails_to("bo@hotel.example") == []
+    )
+
+
+def test_next_shift_in_the_roster_zone_across_a_clock_change():
+    zurich = "Europe/Zurich"
+    roster = Roster(
+        timezone=zurich,
+        staff=[staff("early", floors=[4], shift="07:00-15:00"), staff("far", shift="03:00-04:00")],
+    )
+    # The night the clocks go forward (2027-03-28): 07:00 is 05:00 UTC, no longer 06:00.
+    night = next_local(datetime(2027, 3, 27, 22, 0, tzinfo=UTC), 23, 30, zurich)
+    who, begins = next_shift(roster, "U-412", set(), night)
+    assert who.id == "early" and begins == datetime(2027, 3, 28, 5, 0, tzinfo=UTC)
+    # Someone on shift (or without set hours): no waiting.
+    assert next_shift(roster, "U-412", set(), begins) is None
+    anytime = Roster(timezone=zurich, staff=[staff("any")])
+    assert next_shift(anytime, None, set(), night) is None
+    # Nobody covers the unit: the first shift of anyone.
+    who, _ = next_shift(roster, "U-912", set(), night)
+    assert who.id == "far"

@@ -29,6 +29,11 @@ with workflow.unsafe.imports_passed_through():
 Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
 Kind = Literal["pre_arrival", "mid_stay", "review_request", "cancellation"]
 KINDS: tuple[Kind, ...] = ("pre_arrival", "mid_stay", "review_request", "cancellation")
+# Messages that confirm what the guest or the hotel just did: they go out at once, at any
+# hour. Quiet hours hold only what the hotel sends on its own initiative.
+CONFIRMATIONS: frozenset[Kind] = frozenset({"cancellation"})
+# workflow.patched id: before it, a confirmation due in the quiet hours waited for their end.
+CONFIRMATIONS_PATCH = "confirmations-ignore-quiet-hours"
 # Stages only move forward; cancelled and no-show end the journey from any earlier stage.
 ORDER: dict[str, int] = {"new": 0, "booked": 1, "checked_in": 2, "checked_out": 3}
 TERMINAL = frozenset({"cancelled", "no_show"})
@@ -163,8 +168,10 @@ class GuestJourney:
     journey backwards. Messages, in the property's local time (PROPERTY_TIMEZONES):
     a pre-arrival email some days before arrival at a set hour; a mid-stay email the
     morning after the first night (stays of two nights or more); a review request
-    some hours after checkout; a cancellation email on cancellation. None is sent in
-    the quiet hours: one due then waits for their end. Date changes move pending
+    some hours after checkout; a cancellation email on cancellation. The messages the
+    hotel sends on its own initiative are held in the quiet hours until they end; a
+    confirmation (the cancellation email) goes out at once, at any hour, and the
+    cancelled journey ends as soon as it is sent. Date changes move pending
     messages (an update without dates makes it ask the PMS, when PMS_API_URL is
     set); a sent message is never sent again. Sends follow the integration
     failure policy; a rejected email is recorded as failed, and the journey goes on.
@@ -327,7 +334,10 @@ class GuestJourney:
             if wanted is None:
                 message.status, message.due = "pending", None
                 continue
-            message.status, message.due = "scheduled", after_quiet_hours(wanted, zone, quiet)
+            if kind in CONFIRMATIONS and workflow.patched(CONFIRMATIONS_PATCH):
+                message.status, message.due = "scheduled", wanted
+            else:
+                message.status, message.due = "scheduled", after_quiet_hours(wanted, zone, quiet)
 
     def _next_due(self) -> tuple[Kind, datetime] | None:
         state = self._state

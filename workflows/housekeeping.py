@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from core.events import LikeMagicEvent, Topic
-from workflows.common import INTEGRATION_CALL, in_zone, instant, nested, text
+from workflows.common import INTEGRATION_CALL, in_zone, instant, nested, text, wall_clock
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
@@ -22,10 +22,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import Delivery
     from activities.roster import Roster, RosterActivities, Staff
     from activities.slack import SlackActivities, SlackMessage
-    from activities.temporal import HousekeepingInput, TemporalActivities
+    from activities.temporal import HousekeepingInput, HousekeepingPolicy, TemporalActivities
     from core.temporal import HOUSEKEEPER
 
 CANCELLED_STATUSES = frozenset({"CANCELLED", "CANCELED"})
+# workflow.patched id: before it, a task created when nobody was on shift was assigned
+# at once to anyone on the roster.
+WAIT_FOR_SHIFT_PATCH = "wait-for-next-shift"
 
 
 class Step(BaseModel):
@@ -39,7 +42,14 @@ class AssignmentState(BaseModel):
 
     task_id: str
     status: Literal[
-        "waiting_for_task", "assigning", "assigned", "completed", "cancelled", "failed", "closed"
+        "waiting_for_task",
+        "waiting_for_shift",
+        "assigning",
+        "assigned",
+        "completed",
+        "cancelled",
+        "failed",
+        "closed",
     ] = "waiting_for_task"
     task_type: str | None = None
     title: str | None = None
@@ -48,6 +58,9 @@ class AssignmentState(BaseModel):
     assignee: Staff | None = None
     previous_assignees: list[str] = []
     deadline: datetime | None = None
+    # While nobody on the roster is on shift: what the assignment waits for, and until when.
+    waiting_for: str | None = None
+    waiting_until: datetime | None = None
     escalations: int = 0
     reassignments: int = 0
     completed_by: str | None = None
@@ -74,15 +87,48 @@ def covers(staff: Staff, unit: str | None) -> bool:
     return floor is not None and floor in staff.floors
 
 
-def on_shift(staff: Staff, now: time) -> bool:
+def shift_times(staff: Staff) -> tuple[time, time] | None:
     if not staff.shift:
-        return True
+        return None
     start_text, end_text = staff.shift.split("-")
-    start = time.fromisoformat(start_text)
     end = time.max if end_text == "24:00" else time.fromisoformat(end_text)
+    return time.fromisoformat(start_text), end
+
+
+def on_shift(staff: Staff, now: time) -> bool:
+    times = shift_times(staff)
+    if times is None:
+        return True
+    start, end = times
     if start <= end:
         return start <= now < end
     return now >= start or now < end  # a night shift across midnight
+
+
+def next_shift(
+    roster: Roster, unit: str | None, exclude: set[str], now: datetime
+) -> tuple[Staff, datetime] | None:
+    """When nobody available is on shift at ``now``: the housekeeper whose shift begins
+    first (among those who cover the unit, if any does) and the instant it begins, in
+    the roster's time zone. None when someone is on shift (or has no set hours)."""
+    candidates = [s for s in roster.staff if s.id not in exclude]
+    local = in_zone(now, roster.timezone)
+    if not candidates or any(on_shift(s, local.time()) for s in candidates):
+        return None
+    pool = [s for s in candidates if covers(s, unit)] or candidates
+    starts: list[tuple[datetime, int, Staff]] = []
+    for index, staff in enumerate(pool):
+        times = shift_times(staff)
+        assert times is not None  # a staff member without set hours is always on shift
+        for days in (0, 1):
+            begins = wall_clock(local.date() + timedelta(days=days), times[0], roster.timezone)
+            if begins > now:
+                starts.append((begins, index, staff))
+                break
+    if not starts:
+        return None
+    begins, _, staff = min(starts, key=lambda item: (item[0], item[1]))
+    return staff, begins
 
 
 def choose(
@@ -149,6 +195,7 @@ class HousekeepingAssignment:
         self._completed: LikeMagicEvent | None = None
         self._cancel_reason: str | None = None
         self._undos: list[Undo] = []
+        self._policy = HousekeepingPolicy()
 
     # ----- events in
 
@@ -178,7 +225,7 @@ class HousekeepingAssignment:
     async def run(self, input: HousekeepingInput) -> AssignmentState:
         state = self._state
         state.task_id = input.task_id
-        policy = input.policy
+        policy = self._policy = input.policy
         try:
             await workflow.wait_condition(
                 lambda: (
@@ -256,7 +303,12 @@ class HousekeepingAssignment:
         state = self._state
         state.status = "assigning"
         exclude = set(state.previous_assignees)
-        staff = await self._choose(exclude)
+        roster: Roster | None = None
+        if workflow.patched(WAIT_FOR_SHIFT_PATCH):
+            roster = await self._roster_on_duty(exclude)
+            if self._completed is not None or self._cancel_reason is not None:
+                return  # settled while it waited for a shift: nobody to bother
+        staff = await self._choose(exclude, roster)
         if staff is None:
             raise StepFailed("choose", "nobody on the roster is available")
         state.assignee = staff
@@ -278,8 +330,57 @@ class HousekeepingAssignment:
             self._undos.append(Undo(f"notification of {staff.id}", "notify", staff))
         state.status = "assigned"
 
-    async def _choose(self, exclude: set[str]) -> Staff | None:
+    async def _roster_on_duty(self, exclude: set[str]) -> Roster:
+        """The roster to choose from. When nobody is on shift: an urgent task type goes
+        to whoever is on call at once (or, with nobody on call, the supervisors are
+        told); any other task waits (a durable timer) until the next shift that covers
+        it begins, or until it is completed or cancelled meanwhile."""
+        state = self._state
         roster: Roster = await self._call("roster", RosterActivities.housekeeping_roster)
+        upcoming = next_shift(roster, state.unit, exclude, workflow.now())
+        if upcoming is None:
+            return roster
+        staff, begins = upcoming
+        urgent = state.task_type in self._policy.urgent_types
+        if urgent:
+            on_call = [
+                s.model_copy(update={"shift": None})
+                for s in roster.staff
+                if s.on_call and s.id not in exclude
+            ]
+            if on_call:
+                self._record("urgent", "nobody on shift: assigned to who is on call")
+                return Roster(timezone=roster.timezone, staff=on_call)
+            await self._tell_supervisors(
+                f"Urgent: {self._task_name()} came in while nobody is on shift or on call; "
+                f"reactor assigns it when the next shift begins at "
+                f"{in_zone(begins, roster.timezone).strftime('%H:%M')} ({roster.timezone})",
+                "urgent escalated",
+                "urgent escalation failed",
+            )
+        state.status = "waiting_for_shift"
+        state.waiting_for = f"the {staff.shift} shift of {staff.id} ({roster.timezone})"
+        state.waiting_until = begins
+        state.deadline = None
+        self._record("waiting for shift", f"{state.waiting_for}, until {begins.isoformat()}")
+        try:
+            await workflow.wait_condition(
+                lambda: self._completed is not None or self._cancel_reason is not None,
+                timeout=begins - workflow.now(),
+                timeout_summary="next shift",
+            )
+        except TimeoutError:
+            pass
+        state.status, state.waiting_for, state.waiting_until = "assigning", None, None
+        if self._completed is not None or self._cancel_reason is not None:
+            return roster
+        # Read again: the roster may have been edited overnight.
+        fresh: Roster = await self._call("roster", RosterActivities.housekeeping_roster)
+        return fresh
+
+    async def _choose(self, exclude: set[str], roster: Roster | None = None) -> Staff | None:
+        if roster is None:
+            roster = await self._call("roster", RosterActivities.housekeeping_roster)
         ids = [s.id for s in roster.staff if s.id not in exclude]
         counts: dict[str, int] = await self._call(
             "open assignments", TemporalActivities.count_open_assignments, ids
@@ -292,22 +393,25 @@ class HousekeepingAssignment:
         state.escalations += 1
         who = state.assignee.name if state.assignee else "nobody"
         minutes = int(sla.total_seconds() // 60)
-        message = SlackMessage(
-            channel="supervisor",
-            text=(
-                f"SLA missed: {self._task_name()} is not done after {minutes} min "
-                f"(assigned to {who}); reactor reassigns it if it is still open after "
-                f"another {minutes} min"
-            ),
+        await self._tell_supervisors(
+            f"SLA missed: {self._task_name()} is not done after {minutes} min "
+            f"(assigned to {who}); reactor reassigns it if it is still open after "
+            f"another {minutes} min",
+            "escalated",
+            "escalation failed",
         )
+
+    async def _tell_supervisors(self, text: str, step: str, failed_step: str) -> None:
         try:
             delivery = await workflow.execute_activity_method(
-                SlackActivities.post_slack, message, **INTEGRATION_CALL
+                SlackActivities.post_slack,
+                SlackMessage(channel="supervisor", text=text),
+                **INTEGRATION_CALL,
             )
-            self._record("escalated", delivery.detail)
+            self._record(step, delivery.detail)
         except ActivityError as err:
             # A failed escalation must not undo the assignment: note it and keep waiting.
-            self._record("escalation failed", _cause(err))
+            self._record(failed_step, _cause(err))
 
     async def _reassign(self, sla: timedelta) -> None:
         state = self._state
