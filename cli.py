@@ -642,6 +642,8 @@ async def event_status(client: Client, settings: Settings, event_id: str) -> dic
         row.update(outcomes.get(name, {"outcome": None, "detail": "", "alert": None}))
         row.update(_execution(described, settings, workflow_id))
         reactions.append(row)
+    for row in reactions:
+        row["now"] = await _long_running_now(client, row["detail"] or "")
     return {
         "event_id": event_id,
         "topic": topic,
@@ -652,6 +654,34 @@ async def event_status(client: Client, settings: Settings, event_id: str) -> dic
         "link": workflow_url(settings.temporal_ui_url, settings.temporal_namespace, event_id),
         "reactions": reactions,
     }
+
+
+async def _long_running_now(client: Client, detail: str) -> str | None:
+    """Where the housekeeping assignment a reaction delivered to stands now (what it
+    waits for and until when), read from its ``state`` query; None for other reactions."""
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from workflows.housekeeping import AssignmentState
+
+    found = re.search(r"delivered to (housekeeping-\S+)", detail)
+    if found is None:
+        return None
+    workflow_id = found.group(1)
+    try:
+        state = await client.get_workflow_handle(workflow_id).query(
+            "state", result_type=AssignmentState, rpc_timeout=timedelta(seconds=5)
+        )
+    except (RPCError, WorkflowQueryFailedError):
+        return None  # past retention, or no worker to answer: the detail line stands
+    line = f"{workflow_id} {state.status}"
+    if state.status == "waiting_for_shift" and state.waiting_until:
+        line += f": waits for {state.waiting_for}, until {state.waiting_until.isoformat()}"
+    elif state.assignee is not None:
+        line += f": {state.assignee.id}"
+        if state.deadline and state.status == "assigned":
+            line += f", due by {state.deadline.isoformat()}"
+    return line
 
 
 def _now_column(row: dict[str, Any]) -> str:
@@ -689,6 +719,8 @@ def status(
     details = [r for r in found["reactions"] if r["detail"]]
     for row in details:
         typer.echo(f"  {row['reaction']}: {_one_line(row['detail'], 1000)}")
+        if row["now"]:
+            typer.echo(f"    now: {row['now']}")
     if any(r["replayed"] for r in found["reactions"]):
         typer.echo("(outcome is the router's; a replayed reaction's latest run is newer)")
 

@@ -13,8 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import uvicorn
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -26,8 +28,9 @@ from core.links import list_url, workflow_url
 from core.settings import Settings
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import SECRET, make_settings, unique, worker_for
+from tests.helpers import SECRET, make_settings, query_until, unique, worker_for
 from tests.integrations import integrations
+from workflows.housekeeping import AssignmentState
 
 ROOT = Path(__file__).resolve().parent.parent
 UI = "http://ui.test:8233"
@@ -402,3 +405,35 @@ def test_since_takes_durations_and_instants():
     assert cli.parse_since("1h30m", now) == now - timedelta(minutes=90)
     assert cli.parse_since("7d", now) == now - timedelta(days=7)
     assert cli.parse_since("2026-12-01T08:00:00", now) == datetime(2026, 12, 1, 8, tzinfo=UTC)
+
+
+async def test_status_says_what_a_housekeeping_assignment_waits_for(temporal_env, tmp_path, clock):
+    # The real clock: every shift of the roster covers now (day) or excludes it (night).
+    now = datetime.now(UTC)
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(
+        "timezone: Europe/Zurich\nstaff:\n"
+        f"  - {{id: hk-ines, name: Ines, email: ines@hotel.example, floors: [4], "
+        f'shift: "{clock.shift(now, "Europe/Zurich")}"}}\n'
+    )
+    event = unique(sample("task_created"))
+    async with live_reactor(temporal_env.client, tmp_path, HOUSEKEEPING_ROSTER=str(roster)) as live:
+        assert (await live.json("send", write_event(tmp_path, event)))["status"] == "accepted"
+        await temporal_env.client.get_workflow_handle(event["id"]).result()
+        handle = temporal_env.client.get_workflow_handle(f"housekeeping-{event['objectId']}")
+        wanted = "waiting_for_shift" if clock.night else "assigned"
+        await query_until(handle, AssignmentState, lambda s: s.status == wanted, wanted)
+        shown = await live.reactor("status", event["id"])
+        await handle.terminate("test over")
+
+    assert shown.exit_code == 0, shown.stderr
+    [line] = [x.strip() for x in shown.stdout.splitlines() if x.strip().startswith("now:")]
+    if clock.night:
+        begins = clock.shift_begins(now).astimezone(ZoneInfo("Europe/Zurich"))
+        assert line == (
+            f"now: housekeeping-{event['objectId']} waiting_for_shift: waits for the "
+            f"{clock.shift(now, 'Europe/Zurich')} shift of hk-ines (Europe/Zurich), "
+            f"until {begins.isoformat()}"
+        )
+    else:
+        assert line.startswith(f"now: housekeeping-{event['objectId']} assigned: hk-ines, due by ")

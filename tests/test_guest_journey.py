@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.events import LikeMagicEvent
+from tests.clock import Clock, pin
 from tests.conftest import sample
 from tests.fakes import Reply
 from tests.helpers import (
@@ -125,13 +126,18 @@ OPEN: list = []
 
 
 @asynccontextmanager
-async def journey(skipping_env, tmp_path, fakes, **overrides):
+async def journey(skipping_env, tmp_path, fakes, clock: Clock | None, **overrides):
+    """A reactor for journeys, its test starting at 12:00 in Zurich whenever it runs;
+    the quiet hours are those of the ``clock`` case at that instant (tests/clock.py),
+    unless the test sets its own."""
+    start = await pin(skipping_env, 12, 0, "Europe/Zurich")
     settings = {
         "SENDGRID_API_KEY": "SG.test",
         "SENDGRID_HOST": fakes.sendgrid.url,
         "PROPERTY_TIMEZONES": '{"PROP-ZRH-01": "Europe/Zurich"}',
         # Only the journey matters here (and the confirmation / welcome emails).
         "REACTOR_DISABLED_REACTIONS": "housekeeping",
+        **({"JOURNEY_QUIET_HOURS": clock.quiet_hours(start, "Europe/Zurich")} if clock else {}),
         **overrides,
     }
     async with running_reactor(skipping_env.client, tmp_path, **settings) as reactor:
@@ -156,9 +162,9 @@ async def next_week(env) -> datetime:
     return local(now + timedelta(days=7), 14)
 
 
-async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, tmp_path):
+async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, tmp_path, clock):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(skipping_env, tmp_path, fakes, clock) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
             await j.post(j.created(await j.now()))
@@ -175,7 +181,8 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
             await j.post(j.event("RESERVATION_CHECKED_OUT", j.departure), at=j.departure)
             await j.skip_to(j.departure + timedelta(hours=6, minutes=1))
             result = await j.finished()
-            await record_history("journey_whole_stay", j.handle)
+            if not clock.night:
+                await record_history("journey_whole_stay", j.handle)
 
     assert result.completed and result.stage == "checked_out"
     sent = {k: m.sent_at for k, m in result.messages.items() if m.status == "sent"}
@@ -187,9 +194,9 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
     assert local(arrival, 0).astimezone(ZURICH).hour == 0  # the zone really is Zurich's
 
 
-async def test_checked_in_before_created_still_gets_its_mid_stay(skipping_env, tmp_path):
+async def test_checked_in_before_created_still_gets_its_mid_stay(skipping_env, tmp_path, clock):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(skipping_env, tmp_path, fakes, clock) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
             await j.skip_to(arrival)
@@ -205,9 +212,9 @@ async def test_checked_in_before_created_still_gets_its_mid_stay(skipping_env, t
     assert state.messages["mid_stay"].due == local(arrival + timedelta(days=1), 10)
 
 
-async def test_the_same_event_twice_is_applied_once(skipping_env, tmp_path):
+async def test_the_same_event_twice_is_applied_once(skipping_env, tmp_path, clock):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(skipping_env, tmp_path, fakes, clock) as reactor:
             j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
             created = j.created(await j.now())
             await j.post(created)
@@ -218,9 +225,9 @@ async def test_the_same_event_twice_is_applied_once(skipping_env, tmp_path):
     assert state.events_applied == [created["id"]]
 
 
-async def test_moved_dates_move_pending_messages_but_never_resend(skipping_env, tmp_path):
+async def test_moved_dates_move_pending_messages_but_never_resend(skipping_env, tmp_path, clock):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(skipping_env, tmp_path, fakes, clock) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
             now = await j.now()
@@ -276,9 +283,9 @@ async def test_moved_dates_move_pending_messages_but_never_resend(skipping_env, 
     assert j.journey_emails() == ["pre_arrival"]
 
 
-async def test_cancellation_before_arrival(skipping_env, tmp_path):
+async def test_cancellation_before_arrival(skipping_env, tmp_path, clock):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(skipping_env, tmp_path, fakes, clock) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
             now = await j.now()
@@ -294,9 +301,9 @@ async def test_cancellation_before_arrival(skipping_env, tmp_path):
     assert j.journey_emails() == ["cancellation"]
 
 
-async def test_no_show_cancels_what_is_pending_and_ends(skipping_env, tmp_path):
+async def test_no_show_cancels_what_is_pending_and_ends(skipping_env, tmp_path, clock):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(skipping_env, tmp_path, fakes, clock) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
             await j.post(j.created(await j.now()))
@@ -316,7 +323,9 @@ async def test_no_show_cancels_what_is_pending_and_ends(skipping_env, tmp_path):
 
 async def test_quiet_hours_hold_a_message_until_morning(skipping_env, tmp_path):
     with integrations() as fakes:
-        async with journey(skipping_env, tmp_path, fakes) as reactor:
+        async with journey(
+            skipping_env, tmp_path, fakes, None, JOURNEY_QUIET_HOURS="21:00-08:00"
+        ) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival, nights=1)
             await j.post(j.created(await j.now()))
@@ -335,10 +344,10 @@ async def test_quiet_hours_hold_a_message_until_morning(skipping_env, tmp_path):
     assert j.journey_emails() == ["pre_arrival", "review_request"]
 
 
-async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp_path):
+async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp_path, clock):
     with integrations() as fakes:
         async with journey(
-            skipping_env, tmp_path, fakes, JOURNEY_MAX_HISTORY_EVENTS="100"
+            skipping_env, tmp_path, fakes, clock, JOURNEY_MAX_HISTORY_EVENTS="100"
         ) as reactor:
             j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
             now = await j.now()
@@ -368,10 +377,10 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
     assert state.messages["pre_arrival"].status == "scheduled"
 
 
-async def test_a_new_worker_picks_up_the_journey(skipping_env, tmp_path):
+async def test_a_new_worker_picks_up_the_journey(skipping_env, tmp_path, clock):
     with integrations() as fakes:
         async with journey(
-            skipping_env, tmp_path, fakes, worker_options={"max_cached_workflows": 0}
+            skipping_env, tmp_path, fakes, clock, worker_options={"max_cached_workflows": 0}
         ) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
@@ -384,10 +393,10 @@ async def test_a_new_worker_picks_up_the_journey(skipping_env, tmp_path):
     assert near(state.messages["pre_arrival"].sent_at, due)
 
 
-async def test_an_update_without_dates_asks_the_pms(skipping_env, tmp_path):
+async def test_an_update_without_dates_asks_the_pms(skipping_env, tmp_path, clock):
     with integrations() as fakes:
         async with journey(
-            skipping_env, tmp_path, fakes, PMS_API_URL=f"{fakes.crm.url}/pms"
+            skipping_env, tmp_path, fakes, clock, PMS_API_URL=f"{fakes.crm.url}/pms"
         ) as reactor:
             arrival = await next_week(skipping_env)
             j = Journey(skipping_env, reactor, fakes, arrival)
@@ -404,3 +413,112 @@ async def test_an_update_without_dates_asks_the_pms(skipping_env, tmp_path):
     [lookup] = [r for r in fakes.crm.requests if r.method == "GET"]
     assert lookup.path == f"/pms/reservations/{j.reservation}"
     assert state.messages["pre_arrival"].due == local(later - timedelta(days=3), 10)
+
+
+async def test_a_cancellation_at_night_is_confirmed_at_once_and_the_journey_ends(
+    skipping_env, tmp_path
+):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env, tmp_path, fakes, None, JOURNEY_QUIET_HOURS="21:00-08:00"
+        ) as reactor:
+            j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
+            await j.post(j.created(await j.now()))
+            late = await pin(skipping_env, 23, 45, "Europe/Zurich")
+            await j.post(j.event("RESERVATION_CANCELLED", late))
+            result = await j.finished()
+            await record_history("journey_cancelled_at_night", j.handle)
+
+    assert result.stage == "cancelled" and result.completed
+    assert result.messages["cancellation"].status == "sent"
+    assert near(result.messages["cancellation"].sent_at, late)  # not held until 08:00
+    assert j.journey_emails() == ["cancellation"]
+
+
+# ----- the calendar: clock changes, month ends, leap days (in Zurich's local time)
+
+
+def next_date(after: datetime, month: int, day: int) -> datetime:
+    """Noon in Zurich on the first ``month``/``day`` at least 10 days after ``after``."""
+    year = after.year
+    while True:
+        try:
+            at = local(datetime(year, month, day), 12)
+        except ValueError:  # 29 February of a common year
+            at = None
+        if at is not None and at >= after + timedelta(days=10):
+            return at
+        year += 1
+
+
+def last_sunday(year: int, month: int) -> datetime:
+    day = datetime(year, month + 1, 1) - timedelta(days=1)
+    return day - timedelta(days=(day.weekday() - 6) % 7)
+
+
+async def whole_stay(j: Journey, arrival: datetime) -> JourneyState:
+    """Book well ahead, check in at arrival, check out at departure; every message sent."""
+    await j.skip_to(arrival - timedelta(days=6))
+    await j.post(j.created(await j.now()))
+    await j.skip_to(local(arrival - timedelta(days=3), 10, 1))
+    await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "pre-arrival")
+    await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
+    await j.skip_to(local(arrival + timedelta(days=1), 10, 1))
+    await j.until(lambda s: s.messages["mid_stay"].status == "sent", "mid-stay")
+    await j.post(j.event("RESERVATION_CHECKED_OUT", j.departure), at=j.departure)
+    await j.skip_to(j.departure + timedelta(hours=6, minutes=1))
+    return await j.finished()
+
+
+def sent_locally(state: JourneyState, kind: str) -> datetime:
+    sent = state.messages[kind].sent_at
+    assert sent is not None, kind
+    return sent.astimezone(ZURICH)
+
+
+@pytest.mark.parametrize("month", [3, 10], ids=["spring-forward", "fall-back"])
+async def test_a_stay_across_the_clock_change_keeps_local_hours(skipping_env, tmp_path, month):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            now = await skipping_env.get_current_time()
+            year = now.year if now < local(last_sunday(now.year, month), 0) else now.year + 1
+            if local(last_sunday(year, month), 0) - now < timedelta(days=10):
+                year += 1
+            change = last_sunday(year, month)
+            # Arrive the day before the change: the first night is the one it happens in.
+            arrival = local(change - timedelta(days=1), 14)
+            j = Journey(skipping_env, reactor, fakes, arrival, nights=3)
+            result = await whole_stay(j, arrival)
+
+    pre, mid = sent_locally(result, "pre_arrival"), sent_locally(result, "mid_stay")
+    review = sent_locally(result, "review_request")
+    assert (pre.date(), pre.hour, pre.minute) == ((change - timedelta(days=4)).date(), 10, 0)
+    assert (mid.date(), mid.hour, mid.minute) == (change.date(), 10, 0)
+    assert pre.utcoffset() != mid.utcoffset()  # really on both sides of the change
+    assert (review.hour, review.minute) == (16, 0)  # checkout at 10:00 + 6 hours
+
+
+@pytest.mark.parametrize(
+    ("month", "day", "mid_stay_day"),
+    [(1, 30, (1, 31)), (2, 28, (2, 29))],
+    ids=["month-end", "leap-day"],
+)
+async def test_a_stay_across_a_month_end_or_a_leap_day(
+    skipping_env, tmp_path, month, day, mid_stay_day
+):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            now = await skipping_env.get_current_time()
+            arrival = next_date(now, month, day)
+            if mid_stay_day == (2, 29):  # a year with a 29 February
+                while (arrival.year % 4, arrival.year % 100 == 0) != (0, False):
+                    arrival = next_date(arrival + timedelta(days=300), month, day)
+            arrival = local(arrival, 14)
+            j = Journey(skipping_env, reactor, fakes, arrival, nights=3)
+            result = await whole_stay(j, arrival)
+
+    mid = sent_locally(result, "mid_stay")
+    assert ((mid.month, mid.day), mid.hour) == (mid_stay_day, 10)
+    pre = sent_locally(result, "pre_arrival")
+    assert (pre.date(), pre.hour) == ((arrival - timedelta(days=3)).astimezone(ZURICH).date(), 10)
+    assert result.completed and j.journey_emails() == ["pre_arrival", "mid_stay", "review_request"]

@@ -474,6 +474,7 @@ async def test_a_task_created_at_night_is_assigned_when_the_morning_shift_starts
             assert waiting.waiting_for == "the 06:00-14:00 shift of hk-bo (Europe/Zurich)"
             assert waiting.assignee is None and waiting.deadline is None
             assert fakes.sendgrid.requests == []  # nobody woken up
+            await record_history("housekeeping_waiting_for_shift_open", stay.handle)
             await skip_until(skipping_env, morning - timedelta(minutes=1))
             assert (await stay.state()).status == "waiting_for_shift"
             await skip_until(skipping_env, morning + timedelta(seconds=1))

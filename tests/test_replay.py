@@ -1,8 +1,10 @@
 """Determinism: the recorded histories of the long-running workflows must replay against
 the current workflow code, so a change that breaks running executions fails CI.
 
-Record them again with `REACTOR_RECORD_HISTORIES=1 pytest tests/test_housekeeping.py
-tests/test_guest_journey.py` when a change is meant to be incompatible (and version it).
+Histories are only ever added, never re-recorded or deleted: each stands for executions
+that may still be running. A change to a workflow's commands goes behind
+`workflow.patched` (or a new workflow type); a new shape of history gets a new recording
+(`REACTOR_RECORD_HISTORIES=1 pytest ...` writes the files that do not exist yet).
 """
 
 from __future__ import annotations
