@@ -28,10 +28,14 @@ HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
 async def record_history(name: str, handle: WorkflowHandle[Any, Any]) -> None:
-    """With REACTOR_RECORD_HISTORIES=1, keep the workflow's history for tests/test_replay.py."""
-    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1":
+    """With REACTOR_RECORD_HISTORIES=1, keep the workflow's history for tests/test_replay.py.
+
+    A history already recorded under that name is kept as it is: histories are only added.
+    """
+    path = HISTORIES / f"{name}.json"
+    if os.environ.get("REACTOR_RECORD_HISTORIES") == "1" and not path.exists():
         HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
+        path.write_text((await handle.fetch_history()).to_json())
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:

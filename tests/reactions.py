@@ -50,3 +50,21 @@ class LateReaction:
 
 HELD = Reaction("held", HeldReaction, topics=frozenset({Topic.RESERVATION_CHECKED_IN}))
 LATE = Reaction("late", LateReaction, topics=frozenset({Topic.RESERVATION_CHECKED_IN}))
+
+
+@workflow.defn(name="DeployCheck")
+class DeployCheckBefore:
+    """A long-running workflow as deployed: it waits on a timer."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.sleep(3600)
+
+
+@workflow.defn(name="DeployCheck")
+class DeployCheckAfter:
+    """The same workflow type changed without versioning: no timer any more."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)

@@ -168,6 +168,7 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
 
             await j.skip_to(pre_arrival_at + timedelta(minutes=1))
             await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "pre-arrival")
+            await record_history("journey_waiting_for_arrival", j.handle)  # open
             await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
             mid_stay_at = local(arrival + timedelta(days=1), 10)
             await j.skip_to(mid_stay_at + timedelta(minutes=1))
@@ -286,6 +287,7 @@ async def test_cancellation_before_arrival(skipping_env, tmp_path):
             cancel_at = local(now + timedelta(days=1), 12)
             await j.post(j.event("RESERVATION_CANCELLED", cancel_at), at=cancel_at)
             result = await j.finished()
+            await record_history("journey_cancelled_before_arrival", j.handle)
 
     assert result.stage == "cancelled" and result.completed
     assert result.messages["pre_arrival"].status == "dropped"
@@ -325,6 +327,7 @@ async def test_quiet_hours_hold_a_message_until_morning(skipping_env, tmp_path):
             await j.post(j.event("RESERVATION_CHECKED_OUT", checkout), at=checkout)
             morning = local(checkout + timedelta(days=1), 8)
             held = await j.state()
+            await record_history("journey_held_for_quiet_hours", j.handle)  # open
             await j.skip_to(morning + timedelta(minutes=1))
             result = await j.finished()
 
@@ -359,6 +362,7 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
                 "all applied, in a continued run",
             )
             first_run = (await j.handle.fetch_history()).events[0]
+            await record_history("journey_continued_as_new", j.handle)  # open, restored
             await j.settle()
 
     assert state.runs >= 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -20,6 +21,15 @@ from temporalio.worker import Replayer
 from tests.helpers import HISTORIES
 from worker import WORKFLOW_RUNNER
 from workflows import registry
+
+CLOSING = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
@@ -42,4 +52,32 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "router_checked_in_before_plan",
         "router_waiting_for_reaction",
         "router_across_a_deploy",
+        "journey_waiting_for_arrival",
+        "journey_cancelled_before_arrival",
+        "journey_held_for_quiet_hours",
+        "journey_continued_as_new",
+        "housekeeping_escalated_waiting",
+        "housekeeping_cancelled_mid_wait",
     } <= names
+
+
+def test_the_corpus_holds_executions_still_waiting():
+    def is_open(path):
+        history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+        return history.events[-1].event_type not in CLOSING
+
+    open_ones = {p.stem for p in HISTORIES.glob("*.json") if is_open(p)}
+    assert {
+        "router_waiting_for_reaction",
+        "journey_waiting_for_arrival",
+        "journey_held_for_quiet_hours",
+        "journey_continued_as_new",
+        "housekeeping_escalated_waiting",
+    } <= open_ones
+
+
+def test_the_corpus_holds_a_journey_restored_after_continue_as_new():
+    path = HISTORIES / "journey_continued_as_new.json"
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert started.continued_execution_run_id
