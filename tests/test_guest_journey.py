@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -408,3 +408,28 @@ async def test_an_update_without_dates_asks_the_pms(skipping_env, tmp_path):
     [lookup] = [r for r in fakes.crm.requests if r.method == "GET"]
     assert lookup.path == f"/pms/reservations/{j.reservation}"
     assert state.messages["pre_arrival"].due == local(later - timedelta(days=3), 10)
+
+
+async def test_a_date_only_arrival_is_a_local_date_of_the_property(skipping_env, tmp_path):
+    # West of UTC, a date read as UTC midnight would be the evening before, locally.
+    new_york = ZoneInfo("America/New_York")
+    zones = '{"PROP-ZRH-01": "America/New_York"}'
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, PROPERTY_TIMEZONES=zones) as reactor:
+            now = await skipping_env.get_current_time()
+            day = (now + timedelta(days=7)).astimezone(new_york).date()
+            j = Journey(skipping_env, reactor, fakes, datetime.combine(day, time(), new_york))
+            created = j.created(now)
+            created["context"]["arrival"] = day.isoformat()
+            created["context"]["departure"] = (day + timedelta(days=2)).isoformat()
+            await j.post(created)
+            state = await j.state()
+            pre_arrival_at = datetime.combine(day - timedelta(days=3), time(10), new_york)
+            await j.skip_to(pre_arrival_at + timedelta(minutes=1))
+            sent = await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
+            await j.settle()
+
+    assert state.arrival == datetime.combine(day, time(), new_york)
+    assert state.messages["pre_arrival"].due == pre_arrival_at
+    assert near(sent.messages["pre_arrival"].sent_at, pre_arrival_at)
+    assert j.journey_emails() == ["pre_arrival"]
