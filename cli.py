@@ -1182,9 +1182,10 @@ def check_replay_command(
     code would break it), 2 when Temporal cannot be reached.
     """
     from workflows import registry
+    from workflows.reaction import workflow_type as type_name
 
     settings = _load("check-replay")
-    known = [getattr(c, "__temporal_workflow_definition").name for c in registry.workflow_classes()]
+    known = [type_name(c) for c in registry.workflow_classes()]
     types = workflow_type or known
     unknown = sorted(set(types) - set(known))
     if unknown:

@@ -91,8 +91,13 @@ class Reaction:
 
     @property
     def workflow_type(self) -> str:
-        """The workflow type name the router starts (``@workflow.defn(name=...)``)."""
-        return str(workflow._Definition.must_from_class(self.workflow).name)
+        """The workflow type name the router starts."""
+        return workflow_type(self.workflow)
+
+
+def workflow_type(workflow_class: type) -> str:
+    """A workflow class's type name (``@workflow.defn(name=...)``, else the class name)."""
+    return str(workflow._Definition.must_from_class(workflow_class).name)
 
 
 def skip_reason(reaction: Reaction, config: ReactorConfig) -> str | None:
