@@ -17,14 +17,16 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.roster import check_roster
 from core.logging import configure_logging, fields
 from core.process import exit_now
-from core.settings import Settings, load_settings
+from core.settings import Settings, load_settings, problems
 from core.temporal import connect
 from workflows import registry
 
@@ -103,8 +105,25 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker stopped")
 
 
+def checked_settings() -> Settings:
+    """The settings, with what workflows will use checked now: a time zone, quiet-hours
+    window or roster shift that would only fail inside a workflow stops the start."""
+    try:
+        settings = load_settings()
+    except ValidationError as err:
+        raise ValueError(problems(err)) from None
+    if "housekeeping" not in settings.disabled_reaction_names():
+        check_roster(settings.housekeeping_roster)
+    return settings
+
+
 def main() -> None:
-    settings = load_settings()
+    try:
+        settings = checked_settings()
+    except ValueError as err:
+        configure_logging("INFO", "text")
+        log.error("worker not started: invalid configuration: %s", err)
+        exit_now(2)
     configure_logging(settings.log_level, settings.log_format)
     status = 0
     try:

@@ -1,8 +1,9 @@
 """The worker's configuration, as the router needs it to decide which reactions run.
 
 Workflows must not read settings (a replay on another worker could see other
-values), so the router asks this local activity once per event; the answer is
-recorded in the event's history.
+values). The router's plan (``workflows.registry.RoutingActivities``) is computed
+from this configuration in a local activity, so it is recorded in the event's
+history; routers started before plans were recorded ask ``reactor_config`` itself.
 """
 
 from __future__ import annotations

@@ -17,9 +17,10 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import jinja2
 from pydantic import BaseModel
@@ -57,15 +58,53 @@ def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
 
 
-def format_day(value: Any) -> str:
-    """An ISO date or instant as 'Thu 10 Dec 2026'; anything else as it is."""
+def local_day(value: Any, zone: str = "UTC") -> date | None:
+    """The date a stay's arrival or departure falls on at the property (IANA ``zone``).
+
+    An ISO date alone is that local date already; an instant (an ISO string or a
+    datetime, UTC when it has no offset) is the date the property's clocks show then.
+    """
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            return date.fromisoformat(value.strip())
         except ValueError:
-            return str(value)
+            pass
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
     if isinstance(value, datetime):
-        return str(value.strftime("%a %d %b %Y").replace(" 0", " "))
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(ZoneInfo(zone)).date()
+    if isinstance(value, date):
+        return value
+    return None
+
+
+# The values of an email's data that are days of the stay.
+STAY_DAYS = ("arrival", "departure")
+
+
+def in_local_days(data: dict[str, Any], zone: str) -> dict[str, Any]:
+    """The data with the stay's days as the property's local dates ("2026-12-10") and
+    its nights counted between them, so that an email shows the days the guest lives."""
+    data = dict(data)
+    days = {key: local_day(data.get(key), zone) for key in STAY_DAYS}
+    for key, day in days.items():
+        if day is not None:
+            data[key] = day.isoformat()
+    arrival, departure = days["arrival"], days["departure"]
+    if arrival and departure and departure > arrival:
+        data["nights"] = (departure - arrival).days
+    return data
+
+
+def format_day(value: Any) -> str:
+    """A local date (or an instant, as its UTC date) as 'Thu 10 Dec 2026'; anything
+    else as it is. The stay's days are local dates already (``in_local_days``)."""
+    day = local_day(value)
+    if day is not None:
+        return day.strftime("%a %d %b %Y").replace(" 0", " ")
     return "" if value is None else str(value)
 
 
@@ -90,10 +129,11 @@ class EmailTemplates:
         for env in (self._text, self._html):
             env.filters["day"] = format_day
 
-    def render(self, kind: str, data: dict[str, Any]) -> RenderedEmail:
+    def render(self, kind: str, data: dict[str, Any], zone: str = "UTC") -> RenderedEmail:
+        """Render a kind's templates; the stay's days are shown as dates in ``zone``."""
         if not re.fullmatch(r"[a-z0-9_]+", kind):
             invalid_input("email", f"unknown email kind {kind!r}")
-        values = {k: v for k, v in data.items() if v is not None}
+        values = {k: v for k, v in in_local_days(data, zone).items() if v is not None}
         try:
             subject = self._text.get_template(f"{kind}.subject.txt").render(values)
             text = self._text.get_template(f"{kind}.txt").render(values)
@@ -126,11 +166,14 @@ class EmailActivities:
         return [self.send_email]
 
     def _data(self, request: EmailRequest) -> dict[str, Any]:
+        """The template data: the property's name, and the stay's days in its time zone
+        (SendGrid's dynamic templates get the same)."""
         data = dict(request.data)
         property_id = data.get("property_id")
         if not data.get("property_name") and isinstance(property_id, str):
             data["property_name"] = self._settings.property_names.get(property_id, property_id)
-        return data
+        zone = self._settings.property_timezones.get(str(property_id or ""), "UTC")
+        return in_local_days(data, zone)
 
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> Delivery:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -33,8 +33,10 @@ class TaskAssignee(BaseModel):
 
 
 class ReservationDates(BaseModel):
-    arrival: datetime | None = None
-    departure: datetime | None = None
+    # A date alone ("2026-12-10") stays a date: it is local to the property, whose
+    # zone the journey knows.
+    arrival: datetime | date | None = None
+    departure: datetime | date | None = None
 
 
 class PmsActivities:

@@ -14,9 +14,10 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.policy import invalid_input
-from core.settings import Settings
+from core.settings import Settings, check_time_zone, problems
 
-SHIFT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+# Ends may be 24:00 (the end of the day), never later.
+SHIFT = re.compile(r"([01]\d|2[0-3]):[0-5]\d-(([01]\d|2[0-3]):[0-5]\d|24:00)")
 
 
 class Staff(BaseModel):
@@ -34,13 +35,19 @@ class Staff(BaseModel):
     @classmethod
     def _shift_format(cls, value: str | None) -> str | None:
         if value is not None and not SHIFT.fullmatch(value):
-            raise ValueError('shift must look like "07:00-15:00"')
+            raise ValueError('shift must look like "07:00-15:00" (00:00 to 24:00)')
         return value
 
 
 class Roster(BaseModel):
     timezone: str = "UTC"
     staff: list[Staff]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        check_time_zone(value, "timezone")
+        return value
 
 
 def read_roster(path: Path) -> Roster:
@@ -51,6 +58,21 @@ def read_roster(path: Path) -> Roster:
         invalid_input("roster", f"HOUSEKEEPING_ROSTER file {path} does not exist")
     except (yaml.YAMLError, ValidationError) as err:
         invalid_input("roster", f"{path} is not a valid roster: {err}")
+
+
+def check_roster(path: Path) -> None:
+    """Raise a ValueError naming HOUSEKEEPING_ROSTER unless the roster file is valid
+    (for the worker's start: a bad roster is refused before any assignment uses it)."""
+    try:
+        Roster.model_validate(yaml.safe_load(path.read_text()))
+    except OSError as err:
+        raise ValueError(f"HOUSEKEEPING_ROSTER: cannot read {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"HOUSEKEEPING_ROSTER: {path} is not YAML: {err}") from None
+    except ValidationError as err:
+        raise ValueError(
+            f"HOUSEKEEPING_ROSTER: {path} is not a valid roster: {problems(err)}"
+        ) from None
 
 
 class RosterActivities:

@@ -39,12 +39,21 @@ class FailureAlert(BaseModel):
     error: str
 
 
+def mrkdwn(text: str) -> str:
+    """Untrusted text (a guest's name or words, a task title, an error) made inert in Slack
+    mrkdwn: with & < > escaped, as Slack asks, it can neither mention (``<!channel>``,
+    ``<@U1>``) nor plant a disguised link (``<https://evil.example|open>``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def section(text: str) -> dict[str, Any]:
+    """A mrkdwn section: escape the untrusted parts of ``text`` with ``mrkdwn`` first."""
     return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
 
 
 def facts(pairs: list[tuple[str, str | None]]) -> dict[str, Any]:
-    shown = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in pairs if v]
+    """Label / value fields; the values are escaped (they come from events)."""
+    shown = [{"type": "mrkdwn", "text": f"*{k}*\n{mrkdwn(v)}"} for k, v in pairs if v]
     return {"type": "section", "fields": shown[:10]}
 
 
@@ -97,8 +106,13 @@ class SlackActivities:
         if not message.text.strip():
             invalid_input("Slack", "the message has no text")
         try:
+            # No previews: a link in a guest's words must not unfurl into the channel.
             response = await asyncio.to_thread(
-                client.send, text=message.text, blocks=message.blocks or None
+                client.send,
+                text=message.text,
+                blocks=message.blocks or None,
+                unfurl_links=False,
+                unfurl_media=False,
             )
         except SlackRequestError as err:
             invalid_input("Slack", str(err))
@@ -114,18 +128,20 @@ class SlackActivities:
     async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
         """Tell the operations channel that a reaction failed for good."""
         link = workflow_url(self._ui, self._namespace, alert.workflow_id)
-        text = (
+        text = mrkdwn(
             f"Reaction {alert.reaction} failed for event {alert.event_id} "
             f"({alert.topic}): {alert.error}"
         )
         blocks = [
-            section(f":rotating_light: *Reaction `{alert.reaction}` failed*"),
+            section(
+                f":rotating_light: *Reaction `{mrkdwn(alert.reaction)}` failed* "
+                f"<{link}|open in Temporal>"
+            ),
             facts(
                 [
                     ("Event", f"`{alert.event_id}`"),
                     ("Topic", alert.topic),
                     ("Error", alert.error[:1000]),
-                    ("Execution", f"<{link}|open in Temporal>"),
                 ]
             ),
         ]

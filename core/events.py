@@ -9,7 +9,7 @@ fields are kept and passed on to the workflows.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -174,9 +174,12 @@ class LikeMagicEvent(BaseModel):
     def _parse_instant(cls, value: Any) -> Any:
         if isinstance(value, str):
             try:
-                return datetime.fromisoformat(value)
+                value = datetime.fromisoformat(value)
             except ValueError:
                 return value
+        if isinstance(value, datetime) and value.tzinfo is None:
+            # Without an offset, UTC: never the zone of whichever host reads it.
+            return value.replace(tzinfo=UTC)
         return value
 
     @field_validator("context", mode="before")

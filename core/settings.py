@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A time of day as settings write it: 00:00 to 23:59.
+TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
 
 # Secrets a developer might paste from a tutorial; refused outside development.
 WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "test", "password", "example"})
@@ -186,6 +191,25 @@ class Settings(BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
+    @field_validator("property_timezones")
+    @classmethod
+    def _known_time_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for property_id, zone in value.items():
+            check_time_zone(zone, f"PROPERTY_TIMEZONES (property {property_id})")
+        return value
+
+    @field_validator("journey_quiet_hours")
+    @classmethod
+    def _quiet_hours_are_times_of_day(cls, value: str) -> str:
+        for part in value.split("-") if value else []:
+            if not TIME_OF_DAY.fullmatch(part):
+                hint = "; for quiet hours until midnight write 00:00" if part == "24:00" else ""
+                raise ValueError(
+                    f"JOURNEY_QUIET_HOURS={value}: {part} is not a time of day "
+                    f"(00:00 to 23:59){hint}"
+                )
+        return value
+
     def sendgrid_template(self, kind: str) -> str | None:
         """The SendGrid dynamic template ID for an email kind (SENDGRID_TEMPLATE_<KIND>)."""
         value = getattr(self, f"sendgrid_template_{kind}", None)
@@ -228,6 +252,26 @@ class Settings(BaseSettings):
                     "WEBHOOK_SECRET holds a weak secret (a placeholder, or shorter than 16 "
                     "characters); use the subscription's generated secret."
                 )
+
+
+def check_time_zone(zone: str, where: str) -> None:
+    """Raise a ValueError naming ``where`` unless ``zone`` is an IANA time zone."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{where}: {zone!r} is not an IANA time zone (such as Europe/Zurich)"
+        ) from None
+
+
+def problems(err: ValidationError) -> str:
+    """A validation error on one line, naming each field (variable) once."""
+    lines = []
+    for e in err.errors():
+        where = ".".join(map(str, e["loc"]))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(msg if msg.startswith(where) else f"{where}: {msg}")
+    return "; ".join(lines)
 
 
 def _comma_list(value: str) -> list[str]:

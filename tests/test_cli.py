@@ -356,6 +356,7 @@ async def test_unreachable_api_and_temporal_are_one_line_and_exit_2(temporal_env
         "status": await live.reactor("status", "some-event", TEMPORAL_ADDRESS=closed),
         "failed": await live.reactor("failed", TEMPORAL_ADDRESS=closed),
         "replay": await live.reactor("replay", "--all-failed", TEMPORAL_ADDRESS=closed),
+        "check-replay": await live.reactor("check-replay", TEMPORAL_ADDRESS=closed),
     }
 
     for command, result in results.items():
@@ -363,7 +364,7 @@ async def test_unreachable_api_and_temporal_are_one_line_and_exit_2(temporal_env
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stdout == ""
     assert f"cannot reach the API at http://{closed}" in results["send"].stderr
-    for command in ("status", "failed", "replay"):
+    for command in ("status", "failed", "replay", "check-replay"):
         assert f"cannot reach Temporal at {closed}" in results[command].stderr
 
 

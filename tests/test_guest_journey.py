@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -174,6 +174,7 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
 
             await j.skip_to(pre_arrival_at + timedelta(minutes=1))
             await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "pre-arrival")
+            await record_history("journey_waiting_for_arrival", j.handle)  # open
             await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
             mid_stay_at = local(arrival + timedelta(days=1), 10)
             await j.skip_to(mid_stay_at + timedelta(minutes=1))
@@ -293,6 +294,7 @@ async def test_cancellation_before_arrival(skipping_env, tmp_path, clock):
             cancel_at = local(now + timedelta(days=1), 12)
             await j.post(j.event("RESERVATION_CANCELLED", cancel_at), at=cancel_at)
             result = await j.finished()
+            await record_history("journey_cancelled_before_arrival", j.handle)
 
     assert result.stage == "cancelled" and result.completed
     assert result.messages["pre_arrival"].status == "dropped"
@@ -334,6 +336,7 @@ async def test_quiet_hours_hold_a_message_until_morning(skipping_env, tmp_path):
             await j.post(j.event("RESERVATION_CHECKED_OUT", checkout), at=checkout)
             morning = local(checkout + timedelta(days=1), 8)
             held = await j.state()
+            await record_history("journey_held_for_quiet_hours", j.handle)  # open
             await j.skip_to(morning + timedelta(minutes=1))
             result = await j.finished()
 
@@ -368,6 +371,7 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
                 "all applied, in a continued run",
             )
             first_run = (await j.handle.fetch_history()).events[0]
+            await record_history("journey_continued_as_new", j.handle)  # open, restored
             await j.settle()
 
     assert state.runs >= 2
@@ -522,3 +526,30 @@ async def test_a_stay_across_a_month_end_or_a_leap_day(
     pre = sent_locally(result, "pre_arrival")
     assert (pre.date(), pre.hour) == ((arrival - timedelta(days=3)).astimezone(ZURICH).date(), 10)
     assert result.completed and j.journey_emails() == ["pre_arrival", "mid_stay", "review_request"]
+
+
+async def test_a_date_only_arrival_is_a_local_date_of_the_property(skipping_env, tmp_path):
+    # West of UTC, a date read as UTC midnight would be the evening before, locally.
+    new_york = ZoneInfo("America/New_York")
+    zones = '{"PROP-ZRH-01": "America/New_York"}'
+    with integrations() as fakes:
+        async with journey(
+            skipping_env, tmp_path, fakes, None, PROPERTY_TIMEZONES=zones
+        ) as reactor:
+            now = await skipping_env.get_current_time()
+            day = (now + timedelta(days=7)).astimezone(new_york).date()
+            j = Journey(skipping_env, reactor, fakes, datetime.combine(day, time(), new_york))
+            created = j.created(now)
+            created["context"]["arrival"] = day.isoformat()
+            created["context"]["departure"] = (day + timedelta(days=2)).isoformat()
+            await j.post(created)
+            state = await j.state()
+            pre_arrival_at = datetime.combine(day - timedelta(days=3), time(10), new_york)
+            await j.skip_to(pre_arrival_at + timedelta(minutes=1))
+            sent = await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
+            await j.settle()
+
+    assert state.arrival == datetime.combine(day, time(), new_york)
+    assert state.messages["pre_arrival"].due == pre_arrival_at
+    assert near(sent.messages["pre_arrival"].sent_at, pre_arrival_at)
+    assert j.journey_emails() == ["pre_arrival"]

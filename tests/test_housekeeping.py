@@ -180,6 +180,7 @@ async def test_first_breach_escalates_and_keeps_waiting(skipping_env, tmp_path, 
             await stay.until(lambda s: s.status == "assigned", "assigned")
             await stay.skip(SLA + timedelta(minutes=1))
             state = await stay.until(lambda s: s.escalations == 1, "escalated")
+            await record_history("housekeeping_escalated_waiting", stay.handle)  # open
             assert state.assignee and state.assignee.id == "hk-ana"
             assert state.reassignments == 0
             await stay.post(completed)
@@ -317,6 +318,7 @@ async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env,
             await stay.post(cancelled)
             with skipping_env.auto_time_skipping_disabled():
                 result = await stay.handle.result()
+            await record_history("housekeeping_cancelled_mid_wait", stay.handle)
             await stay.settle()
 
     assert result.status == "cancelled"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from core.events import LikeMagicEvent
-from workflows.common import guest_name, instant, number, recipient, send_guest_email
+from workflows.common import guest_name, instant, number, recipient, send_guest_email, text
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
@@ -21,11 +21,12 @@ def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None
     to = recipient(event.context)
     if to is None:
         return None
-    arrival = instant(event.context.get("arrival"))
-    departure = instant(event.context.get("departure"))
-    nights = None
-    if arrival and departure and departure.date() > arrival.date():
-        nights = (departure.date() - arrival.date()).days
+    # As sent (a date alone, or an instant): the email activity shows them as the
+    # property's local dates and counts the nights between those.
+    arrival, departure = (
+        text(event.context.get(key)) if instant(event.context.get(key)) else None
+        for key in ("arrival", "departure")
+    )
     return EmailRequest(
         key=key,
         kind="booking_confirmation",
@@ -34,9 +35,8 @@ def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None
             "guest_name": guest_name(event.context),
             "reservation_id": event.object_id,
             "property_id": event.pms_property_id,
-            "arrival": arrival.isoformat() if arrival else None,
-            "departure": departure.isoformat() if departure else None,
-            "nights": nights,
+            "arrival": arrival,
+            "departure": departure,
             "adults": number(event.context.get("adults")),
             "children": number(event.context.get("children")),
         },

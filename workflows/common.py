@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
-from typing import Any
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from temporalio import workflow
 
 from workflows.reaction import ReactionResult
@@ -53,15 +54,36 @@ def nested(context: dict[str, Any], *path: str) -> Any:
     return value
 
 
-def instant(value: Any) -> datetime | None:
+def aware(value: datetime) -> datetime:
+    """An instant without an offset is UTC (never the worker host's zone)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# A datetime field of a workflow's state: always aware, whatever was stored.
+Instant = Annotated[datetime, AfterValidator(aware)]
+
+
+def instant(value: Any, zone: str = "UTC") -> datetime | None:
+    """An aware instant from an event's value, or None when it is not one.
+
+    An ISO instant without an offset is UTC. A date alone ("2026-12-10") is a local
+    date of the property: the start of that day in ``zone`` (its IANA time zone).
+    """
     if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return None
+        return aware(value)
+    if isinstance(value, date):
+        return wall_clock(value, time(0), zone)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    try:
+        return wall_clock(date.fromisoformat(value), time(0), zone)
+    except ValueError:
+        pass
+    try:
+        return aware(datetime.fromisoformat(value))
+    except ValueError:
+        return None
 
 
 def in_zone(at: datetime, zone: str) -> datetime:

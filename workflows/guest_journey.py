@@ -12,6 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from core.events import LikeMagicEvent, Topic
 from workflows.common import (
     INTEGRATION_CALL,
+    Instant,
     guest_name,
     in_zone,
     instant,
@@ -44,8 +45,8 @@ EXPIRY_AFTER_DEPARTURE = timedelta(days=14)
 class Message(BaseModel):
     kind: Kind
     status: Literal["pending", "scheduled", "sent", "skipped", "dropped", "failed"] = "pending"
-    due: datetime | None = None
-    sent_at: datetime | None = None
+    due: Instant | None = None
+    sent_at: Instant | None = None
     detail: str = ""
 
 
@@ -54,16 +55,16 @@ class JourneyState(BaseModel):
 
     reservation_id: str
     stage: Stage = "new"
-    stage_as_of: datetime | None = None
+    stage_as_of: Instant | None = None
     property_id: str | None = None
     guest_email: str | None = None
     guest_name: str | None = None
-    arrival: datetime | None = None
-    departure: datetime | None = None
-    dates_as_of: datetime | None = None
-    checked_in_at: datetime | None = None
-    checked_out_at: datetime | None = None
-    ended_at: datetime | None = None
+    arrival: Instant | None = None
+    departure: Instant | None = None
+    dates_as_of: Instant | None = None
+    checked_in_at: Instant | None = None
+    checked_out_at: Instant | None = None
+    ended_at: Instant | None = None
     events_applied: list[str] = []
     messages: dict[str, Message] = {k: Message(kind=k) for k in KINDS}
     runs: int = 1
@@ -208,7 +209,7 @@ class GuestJourney:
             while self._pending:
                 self._apply(self._pending.pop(0), policy)
             if self._refresh:
-                await self._refresh_dates()
+                await self._refresh_dates(policy)
                 continue
             now = workflow.now()
             self._reconcile(policy, now)
@@ -254,7 +255,9 @@ class GuestJourney:
         state.guest_email = recipient(ctx) or state.guest_email
         state.guest_name = guest_name(ctx) or state.guest_name
 
-        arrival, departure = instant(ctx.get("arrival")), instant(ctx.get("departure"))
+        # A date alone is the property's local date.
+        zone = policy.timezone_of(state.property_id)
+        arrival, departure = instant(ctx.get("arrival"), zone), instant(ctx.get("departure"), zone)
         if (arrival or departure) and (state.dates_as_of is None or at >= state.dates_as_of):
             state.arrival = arrival or state.arrival
             state.departure = departure or state.departure
@@ -295,7 +298,7 @@ class GuestJourney:
             return  # a stay that ended cannot be cancelled afterwards
         state.stage, state.stage_as_of, state.ended_at = stage, at, workflow.now()
 
-    async def _refresh_dates(self) -> None:
+    async def _refresh_dates(self, policy: JourneyPolicy) -> None:
         """Ask the PMS for the dates an update did not carry (once for a burst)."""
         state = self._state
         assert state is not None
@@ -310,8 +313,9 @@ class GuestJourney:
         if dates is None or (dates.arrival is None and dates.departure is None):
             return
         if state.dates_as_of is None or at >= state.dates_as_of:
-            state.arrival = dates.arrival or state.arrival
-            state.departure = dates.departure or state.departure
+            zone = policy.timezone_of(state.property_id)
+            state.arrival = instant(dates.arrival, zone) or state.arrival
+            state.departure = instant(dates.departure, zone) or state.departure
             state.dates_as_of = at
 
     # ----- messages

@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pms import PmsActivities, TaskAssignee
     from activities.policy import Delivery
     from activities.roster import Roster, RosterActivities, Staff
-    from activities.slack import SlackActivities, SlackMessage
+    from activities.slack import SlackActivities, SlackMessage, mrkdwn
     from activities.temporal import HousekeepingInput, HousekeepingPolicy, TemporalActivities
     from core.temporal import HOUSEKEEPER
 
@@ -391,10 +391,10 @@ class HousekeepingAssignment:
     async def _escalate(self, sla: timedelta) -> None:
         state = self._state
         state.escalations += 1
-        who = state.assignee.name if state.assignee else "nobody"
+        who = mrkdwn(state.assignee.name) if state.assignee else "nobody"
         minutes = int(sla.total_seconds() // 60)
         await self._tell_supervisors(
-            f"SLA missed: {self._task_name()} is not done after {minutes} min "
+            f"SLA missed: {mrkdwn(self._task_name())} is not done after {minutes} min "
             f"(assigned to {who}); reactor reassigns it if it is still open after "
             f"another {minutes} min",
             "escalated",
@@ -458,7 +458,7 @@ class HousekeepingAssignment:
         self, staff: Staff, action: str, due: datetime | None = None, reason: str = ""
     ) -> Delivery:
         state = self._state
-        name = self._task_name()
+        name = mrkdwn(self._task_name())  # for Slack: the title comes from the event
         if staff.slack:
             if action == "assigned":
                 line = f"<@{staff.slack}> new task for you: {name}"
@@ -501,7 +501,7 @@ class HousekeepingAssignment:
         try:
             await workflow.execute_activity_method(
                 SlackActivities.post_slack,
-                SlackMessage(channel="operations", text=f":rotating_light: {message}"),
+                SlackMessage(channel="operations", text=f":rotating_light: {mrkdwn(message)}"),
                 **INTEGRATION_CALL,
             )
         except ActivityError as err:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
+from temporalio import workflow
 from temporalio.client import Client
 
-from activities.config import ReactorConfig
+from activities.config import INTEGRATION_VARIABLES, ReactorConfig
 from core.settings import Settings
 
 
@@ -44,6 +45,22 @@ class RouterResult(BaseModel):
     reactions: list[ReactionOutcome]
 
 
+class PlannedReaction(BaseModel):
+    """One reaction the router will start (by workflow type name) or list as skipped."""
+
+    reaction: str
+    workflow_type: str
+    # Why the reaction does not start (switched off, not configured); None: it starts.
+    skipped: str | None = None
+
+
+class RoutePlan(BaseModel):
+    """The router's choice of reactions for one event, in registry order, as recorded
+    in its history: a deploy that changes the registry does not change it."""
+
+    reactions: list[PlannedReaction]
+
+
 # The topics of a reaction that reacts to every event.
 ALL_TOPICS = frozenset({"*"})
 
@@ -71,3 +88,23 @@ class Reaction:
 
     def reacts_to(self, topic: str) -> bool:
         return self.topics == ALL_TOPICS or topic in self.topics
+
+    @property
+    def workflow_type(self) -> str:
+        """The workflow type name the router starts."""
+        return workflow_type(self.workflow)
+
+
+def workflow_type(workflow_class: type) -> str:
+    """A workflow class's type name (``@workflow.defn(name=...)``, else the class name)."""
+    return str(workflow._Definition.must_from_class(workflow_class).name)
+
+
+def skip_reason(reaction: Reaction, config: ReactorConfig) -> str | None:
+    """Why a reaction does not start for this worker's configuration, if it does not."""
+    if reaction.name in config.disabled_reactions:
+        return "switched off by REACTOR_DISABLED_REACTIONS"
+    if reaction.requires and not any(config.integrations.get(i) for i in reaction.requires):
+        needs = " or ".join(INTEGRATION_VARIABLES.get(i, i) for i in reaction.requires)
+        return f"not configured: set {needs}"
+    return None

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
 
 from activities.config import ConfigActivities, ReactorConfig
@@ -27,7 +28,13 @@ from workflows.crm_sync import CrmSync
 from workflows.guest_journey import GuestJourney, JourneyDelivery
 from workflows.housekeeping import HousekeepingAssignment
 from workflows.housekeeping_delivery import HousekeepingDelivery
-from workflows.reaction import ALL_TOPICS, Reaction
+from workflows.reaction import (
+    ALL_TOPICS,
+    PlannedReaction,
+    Reaction,
+    RoutePlan,
+    skip_reason,
+)
 from workflows.support_alert import SupportAlert
 from workflows.team_notice import TeamNotice
 from workflows.welcome_email import WelcomeEmail
@@ -108,16 +115,55 @@ REACTIONS: list[Reaction] = [
     ),
 ]
 
-# What the router itself calls: the configuration snapshot and failure alerts.
-ROUTER_ACTIVITIES: tuple[Callable[[Settings, Client], Any], ...] = (
-    ConfigActivities,
-    SlackActivities,
-)
-
 
 def reactions_for(topic: str) -> list[Reaction]:
     """The reactions to a topic, in registry order."""
     return [r for r in REACTIONS if r.reacts_to(topic)]
+
+
+def plan_for(topic: str, config: ReactorConfig) -> RoutePlan:
+    """Which reactions to a topic start and which are skipped (with the reason), for
+    this configuration. Reactions whose ``applies`` says no are left out."""
+    return RoutePlan(
+        reactions=[
+            PlannedReaction(
+                reaction=reaction.name,
+                workflow_type=reaction.workflow_type,
+                skipped=skip_reason(reaction, config),
+            )
+            for reaction in reactions_for(topic)
+            if reaction.applies is None or reaction.applies(config, topic)
+        ]
+    )
+
+
+class RoutingActivities:
+    """The router's plan, computed from the live registry outside workflow code.
+
+    It lives beside the registry because activities/ does not import workflows/.
+    As a local activity its answer is recorded in the router's history, so a
+    router replaying after a deploy that changed the registry keeps its plan.
+    """
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._config = ConfigActivities(settings, client)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.route_plan]
+
+    @activity.defn(name="route_plan")
+    async def route_plan(self, topic: str) -> RoutePlan:
+        """The reactions to start for the topic, and the skipped ones with the reason."""
+        return plan_for(topic, await self._config.reactor_config())
+
+
+# What the router itself calls: its plan, the configuration snapshot of routers
+# started before plans were recorded, and failure alerts.
+ROUTER_ACTIVITIES: tuple[Callable[[Settings, Client], Any], ...] = (
+    RoutingActivities,
+    ConfigActivities,
+    SlackActivities,
+)
 
 
 def workflow_classes() -> list[type]:

@@ -15,14 +15,19 @@ from temporalio.exceptions import (
 )
 
 from core.events import LikeMagicEvent
-from workflows.reaction import Reaction, ReactionOutcome, ReactionResult, RouterResult
+from workflows.reaction import (
+    ReactionOutcome,
+    ReactionResult,
+    RoutePlan,
+    RouterResult,
+)
 
 # The registry is shared with the worker process (not re-imported per run) so
 # that reactions registered at runtime, as tests do, are seen by the router.
 # It must be `import x.y as y`: the sandbox does not pass through `from x import y`.
 with workflow.unsafe.imports_passed_through():
     import workflows.registry as registry
-    from activities.config import INTEGRATION_VARIABLES, ConfigActivities, ReactorConfig
+    from activities.config import ConfigActivities
     from activities.policy import (
         ALERT_SCHEDULE_TO_CLOSE,
         INTEGRATION_RETRY_POLICY,
@@ -47,23 +52,20 @@ def reaction_workflow_id(event_id: str, reaction_name: str) -> str:
     return f"{event_id}/{reaction_name}"
 
 
-def skip_reason(reaction: Reaction, config: ReactorConfig) -> str | None:
-    """Why a reaction does not start for this worker's configuration, if it does not."""
-    if reaction.name in config.disabled_reactions:
-        return "switched off by REACTOR_DISABLED_REACTIONS"
-    if reaction.requires and not any(config.integrations.get(i) for i in reaction.requires):
-        needs = " or ".join(INTEGRATION_VARIABLES.get(i, i) for i in reaction.requires)
-        return f"not configured: set {needs}"
-    return None
+# Routers started before this patch chose their reactions from the live registry
+# while replaying; they keep doing so (the registry must not change under them).
+RECORDED_PLAN_PATCH = "router-recorded-plan"
 
 
 @workflow.defn(name="EventRouter")
 class EventRouter:
     """Runs every reaction registered for the event's topic as a child workflow.
 
-    First it asks the worker's configuration (a local activity, recorded in the
-    history) which reactions are switched off or lack their integration: those
-    are listed as skipped with the reason. The others run concurrently as
+    First it asks for its plan (a local activity, recorded in the history): the
+    reactions the live registry has for the topic, by workflow type name, and
+    which of them are switched off or lack their integration: those are listed
+    as skipped with the reason. A deploy that changes the registry therefore
+    never changes what a running router does. The others run concurrently as
     children with IDs ``<event id>/<reaction name>``, carrying the event's search
     attributes; one failing does not stop the others. When one fails for good,
     the operations Slack channel is alerted (retried for up to 5 minutes; an
@@ -74,34 +76,49 @@ class EventRouter:
 
     @workflow.run
     async def run(self, event: LikeMagicEvent) -> RouterResult:
-        candidates = registry.reactions_for(event.topic)
-        outcomes: list[ReactionOutcome] = []
-        if candidates:
-            config = await workflow.execute_local_activity_method(
-                ConfigActivities.reactor_config, start_to_close_timeout=timedelta(seconds=10)
+        if workflow.patched(RECORDED_PLAN_PATCH):
+            plan = await workflow.execute_local_activity_method(
+                registry.RoutingActivities.route_plan,
+                event.topic,
+                start_to_close_timeout=timedelta(seconds=10),
             )
-            runs = []
-            for reaction in candidates:
-                if reaction.applies is not None and not reaction.applies(config, event.topic):
-                    continue
-                reason = skip_reason(reaction, config)
-                if reason is None:
-                    runs.append(self._react(event, reaction))
-                else:
-                    runs.append(self._skipped(reaction, reason))
-            outcomes = list(await asyncio.gather(*runs))
+        else:
+            plan = await self._plan_from_live_registry(event.topic)
+        runs = [
+            self._react(event, p.reaction, p.workflow_type)
+            if p.skipped is None
+            else self._skipped(p.reaction, p.skipped)
+            for p in plan.reactions
+        ]
+        outcomes = list(await asyncio.gather(*runs))
         return RouterResult(event_id=event.id, topic=event.topic, reactions=outcomes)
 
-    async def _skipped(self, reaction: Reaction, reason: str) -> ReactionOutcome:
-        return ReactionOutcome(reaction=reaction.name, status="skipped", detail=reason)
+    async def _plan_from_live_registry(self, topic: str) -> RoutePlan:
+        """The plan of routers started before it was recorded: replaying one reads the
+        registry as it is now, and asks for the configuration only if a reaction matches."""
+        candidates = registry.reactions_for(topic)
+        if not candidates:
+            return RoutePlan(reactions=[])
+        config = await workflow.execute_local_activity_method(
+            ConfigActivities.reactor_config, start_to_close_timeout=timedelta(seconds=10)
+        )
+        return registry.plan_for(topic, config)
 
-    async def _react(self, event: LikeMagicEvent, reaction: Reaction) -> ReactionOutcome:
-        child_id = reaction_workflow_id(event.id, reaction.name)
+    async def _skipped(self, reaction: str, reason: str) -> ReactionOutcome:
+        return ReactionOutcome(reaction=reaction, status="skipped", detail=reason)
+
+    async def _react(
+        self, event: LikeMagicEvent, reaction: str, workflow_type: str
+    ) -> ReactionOutcome:
+        child_id = reaction_workflow_id(event.id, reaction)
         try:
-            result: ReactionResult = await workflow.execute_child_workflow(
-                reaction.workflow.run,  # type: ignore[attr-defined]
+            # By type name, as planned: what runs does not depend on this worker's
+            # registry. (A type no worker runs any more waits for one that does.)
+            result = await workflow.execute_child_workflow(
+                workflow_type,
                 event,
                 id=child_id,
+                result_type=ReactionResult,
                 search_attributes=workflow.info().typed_search_attributes,
             )
         except (ChildWorkflowError, WorkflowAlreadyStartedError) as err:
@@ -109,17 +126,17 @@ class EventRouter:
                 detail = root_cause_message(err)
             else:
                 detail = "a reaction execution with this ID already exists"
-            workflow.logger.warning("reaction %s failed", reaction.name)
-            alert = await self._alert(event, reaction.name, child_id, detail)
+            workflow.logger.warning("reaction %s failed", reaction)
+            alert = await self._alert(event, reaction, child_id, detail)
             return ReactionOutcome(
-                reaction=reaction.name,
+                reaction=reaction,
                 workflow_id=child_id,
                 status="failed",
                 detail=detail,
                 alert=alert,
             )
         return ReactionOutcome(
-            reaction=reaction.name,
+            reaction=reaction,
             workflow_id=child_id,
             status=result.status,
             detail=result.detail,

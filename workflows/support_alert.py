@@ -14,7 +14,7 @@ from workflows.reaction import ReactionResult
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
     from activities.policy import Delivery
-    from activities.slack import SlackActivities, SlackMessage, facts, section
+    from activities.slack import SlackActivities, SlackMessage, facts, mrkdwn, section
 
 # How much of the guest's words an alert quotes.
 QUOTE_LIMIT = 280
@@ -34,9 +34,10 @@ def alert_data(event: LikeMagicEvent) -> dict[str, str | None]:
 
 
 def slack_alert(data: dict[str, str | None]) -> SlackMessage:
-    who = data["guest_name"] or "A guest"
-    quote = data["text"] or "(no text in the event)"
-    where = f" ({data['reservation_id']})" if data["reservation_id"] else ""
+    # The guest's name and words are theirs to choose: escaped, they stay text.
+    who = mrkdwn(data["guest_name"] or "A guest")
+    quote = mrkdwn(data["text"] or "(no text in the event)")
+    where = f" ({mrkdwn(data['reservation_id'])})" if data["reservation_id"] else ""
     return SlackMessage(
         channel="support",
         text=f"{who}{where} wrote: {quote}",

@@ -11,7 +11,7 @@ from workflows.common import INTEGRATION_CALL, instant, nested, result_of, text
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
-    from activities.slack import SlackActivities, SlackMessage, facts, section
+    from activities.slack import SlackActivities, SlackMessage, facts, mrkdwn, section
     from activities.temporal import AssignmentRecord, FindEvent, TemporalActivities
 
 
@@ -55,7 +55,7 @@ def notice(
     if assigned and assignment and assignment.assignee_id != who:
         summary += f" (assigned to {assigned})"
     blocks = [
-        section(f":white_check_mark: *{name}* is done"),
+        section(f":white_check_mark: *{mrkdwn(name)}* is done"),
         facts(
             [
                 ("Unit", unit),
@@ -68,7 +68,7 @@ def notice(
             ]
         ),
     ]
-    return SlackMessage(channel="operations", text=summary, blocks=blocks)
+    return SlackMessage(channel="operations", text=mrkdwn(summary), blocks=blocks)
 
 
 @workflow.defn
