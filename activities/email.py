@@ -1,11 +1,15 @@
 """Email: templates rendered with Jinja2, sent through SendGrid, or written to a dev outbox.
 
 Each email kind (``welcome``, ``booking_confirmation``, ``support_alert``, ...) has
-built-in templates in ``activities/templates/email/``: ``<kind>.subject.txt``,
-``<kind>.txt`` and ``<kind>.html``. A file of the same name in
-``EMAIL_TEMPLATES_DIR`` overrides the built-in one. With
-``SENDGRID_TEMPLATE_<KIND>`` set, SendGrid renders its dynamic template with the
-same data instead.
+built-in templates in ``activities/templates/email/<language>/``:
+``<kind>.subject.txt``, ``<kind>.txt`` and ``<kind>.html``; a language is a folder
+(en, de, fr, it ship). An email goes out in the guest's language when templates
+exist for it, else in the property's (PROPERTY_LANGUAGES), else in English. A file
+of the same name in ``EMAIL_TEMPLATES_DIR/<language>/`` overrides the built-in
+one (directly in ``EMAIL_TEMPLATES_DIR``: the English one). Dates are written for
+the language, in the property's time zone. With ``SENDGRID_TEMPLATE_<KIND>_<LANG>``
+or ``SENDGRID_TEMPLATE_<KIND>`` set, SendGrid renders that dynamic template with
+the same data instead.
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import jinja2
+from babel.core import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
@@ -33,6 +40,10 @@ from core.settings import Settings
 log = logging.getLogger("reactor.email")
 
 BUILT_IN_TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
+DEFAULT_LANGUAGE = "en"
+# The CLDR locale a language's dates are written in, where the bare language would
+# read oddly to a European hotel's guests ("Dec 10" order for English).
+DATE_LOCALES = {"en": "en_GB"}
 
 
 class EmailRequest(BaseModel):
@@ -45,6 +56,9 @@ class EmailRequest(BaseModel):
     to: str | None = None
     recipient: Literal["guest", "support"] = "guest"
     data: dict[str, Any] = {}
+    # The guest's language as the platform spells it ("de", "de-CH"); None: the
+    # property's language (PROPERTY_LANGUAGES), else English.
+    language: str | None = None
 
 
 class RenderedEmail(BaseModel):
@@ -57,16 +71,44 @@ def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
 
 
-def format_day(value: Any) -> str:
-    """An ISO date or instant as 'Thu 10 Dec 2026'; anything else as it is."""
-    if isinstance(value, str):
+def language_code(value: Any) -> str | None:
+    """The language of "de", "de-CH", "de_CH" or "DE": "de"; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    code = re.split(r"[-_]", value.strip(), maxsplit=1)[0].lower()
+    return code if re.fullmatch(r"[a-z]{2,3}", code) else None
+
+
+def format_day(value: Any, language: str = DEFAULT_LANGUAGE, zone: str = "UTC") -> str:
+    """An ISO date or instant as the day in ``language`` ("Thu, 10 Dec 2026", "Do.,
+    10. Dez. 2026"), an instant taken in the time zone ``zone``; anything else as it is."""
+    day: date | None = None
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        day = date.fromisoformat(value.strip())  # a local date already
+    elif isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             return str(value)
     if isinstance(value, datetime):
-        return str(value.strftime("%a %d %b %Y").replace(" 0", " "))
-    return "" if value is None else str(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo("UTC"))
+        day = value.astimezone(ZoneInfo(zone)).date()
+    if day is None:
+        return "" if value is None else str(value)
+    try:
+        locale = Locale.parse(DATE_LOCALES.get(language, language))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale.parse(DATE_LOCALES[DEFAULT_LANGUAGE])
+    return str(format_skeleton("yMMMEd", day, locale=locale))
+
+
+@jinja2.pass_context
+def _day_filter(context: jinja2.runtime.Context, value: Any) -> str:
+    # The language and zone of the email being rendered (see EmailTemplates.render).
+    return format_day(
+        value, context.get("_language", DEFAULT_LANGUAGE), context.get("_zone", "UTC")
+    )
 
 
 def _finalize(value: Any) -> Any:
@@ -75,29 +117,61 @@ def _finalize(value: Any) -> Any:
 
 
 class EmailTemplates:
-    def __init__(self, override_dir: Path | None) -> None:
-        dirs = [str(override_dir)] if override_dir else []
-        dirs.append(str(BUILT_IN_TEMPLATES))
-        loader = jinja2.FileSystemLoader(dirs)
-        common: dict[str, Any] = {
-            "loader": loader,
-            "finalize": _finalize,
-            "keep_trailing_newline": True,
-            "undefined": jinja2.ChainableUndefined,
-        }
-        self._text = jinja2.Environment(autoescape=False, **common)
-        self._html = jinja2.Environment(autoescape=True, **common)
-        for env in (self._text, self._html):
-            env.filters["day"] = format_day
+    """The templates of every language: the built-in folders, under the overrides."""
 
-    def render(self, kind: str, data: dict[str, Any]) -> RenderedEmail:
+    def __init__(self, override_dir: Path | None) -> None:
+        self._override = override_dir
+        # language -> (text environment, HTML environment), built on first use
+        self._envs: dict[str, tuple[jinja2.Environment, jinja2.Environment]] = {}
+
+    def _dirs(self, language: str) -> list[Path]:
+        dirs: list[Path] = []
+        if self._override is not None:
+            dirs.append(self._override / language)
+            if language == DEFAULT_LANGUAGE:
+                dirs.append(self._override)  # overrides made before languages were folders
+        dirs.append(BUILT_IN_TEMPLATES / language)
+        return dirs
+
+    def has(self, language: str, kind: str) -> bool:
+        """Whether ``kind`` has templates in ``language``."""
+        if not re.fullmatch(r"[a-z]{2,3}", language) or not re.fullmatch(r"[a-z0-9_]+", kind):
+            return False
+        return any((d / f"{kind}.txt").is_file() for d in self._dirs(language))
+
+    def _environments(self, language: str) -> tuple[jinja2.Environment, jinja2.Environment]:
+        if language not in self._envs:
+            common: dict[str, Any] = {
+                "loader": jinja2.FileSystemLoader([str(d) for d in self._dirs(language)]),
+                "finalize": _finalize,
+                "keep_trailing_newline": True,
+                "undefined": jinja2.ChainableUndefined,
+            }
+            text = jinja2.Environment(autoescape=False, **common)
+            html = jinja2.Environment(autoescape=True, **common)
+            for env in (text, html):
+                env.filters["day"] = _day_filter
+            self._envs[language] = (text, html)
+        return self._envs[language]
+
+    def render(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        language: str = DEFAULT_LANGUAGE,
+        zone: str = "UTC",
+    ) -> RenderedEmail:
         if not re.fullmatch(r"[a-z0-9_]+", kind):
             invalid_input("email", f"unknown email kind {kind!r}")
+        if not self.has(language, kind):
+            language = DEFAULT_LANGUAGE
+        text_env, html_env = self._environments(language)
         values = {k: v for k, v in data.items() if v is not None}
+        values.update(_language=language, _zone=zone)
         try:
-            subject = self._text.get_template(f"{kind}.subject.txt").render(values)
-            text = self._text.get_template(f"{kind}.txt").render(values)
-            html = self._html.get_template(f"{kind}.html").render(values)
+            subject = text_env.get_template(f"{kind}.subject.txt").render(values)
+            text = text_env.get_template(f"{kind}.txt").render(values)
+            html = html_env.get_template(f"{kind}.html").render(values)
         except jinja2.TemplateNotFound as err:
             invalid_input("email", f"no template {err.name} for email kind {kind!r}")
         except jinja2.TemplateError as err:
@@ -132,6 +206,31 @@ class EmailActivities:
             data["property_name"] = self._settings.property_names.get(property_id, property_id)
         return data
 
+    def language_of(self, request: EmailRequest) -> str:
+        """The guest's language if the kind has templates (or a SendGrid template) in
+        it, else the property's (PROPERTY_LANGUAGES), else English."""
+        property_id = request.data.get("property_id")
+        property_language = (
+            self._settings.property_languages.get(property_id)
+            if isinstance(property_id, str)
+            else None
+        )
+        for candidate in (request.language, property_language):
+            code = language_code(candidate)
+            if code is None:
+                continue
+            if self.templates.has(code, request.kind):
+                return code
+            if self._sendgrid is not None and self._settings.sendgrid_template(
+                request.kind, code
+            ) != self._settings.sendgrid_template(request.kind):
+                return code  # the hotel's SendGrid template of that language
+        return DEFAULT_LANGUAGE
+
+    def _zone(self, request: EmailRequest) -> str:
+        property_id = request.data.get("property_id")
+        return self._settings.property_timezones.get(str(property_id or ""), "UTC")
+
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> Delivery:
         """Render and send one email.
@@ -150,23 +249,31 @@ class EmailActivities:
         if not to or "@" not in to:
             invalid_input("email", "no valid recipient address")
         data = self._data(request)
-        template_id = self._settings.sendgrid_template(request.kind)
+        language = self.language_of(request)
+        data["language"] = language
+        template_id = self._settings.sendgrid_template(request.kind, language)
         if self._sendgrid is not None and template_id:
             delivery = await self._send_sendgrid(request, to, data, template_id=template_id)
         else:
-            rendered = self.templates.render(request.kind, data)
+            rendered = self.templates.render(request.kind, data, language, self._zone(request))
             if self._sendgrid is not None:
                 delivery = await self._send_sendgrid(request, to, data, rendered=rendered)
             else:
-                path = await asyncio.to_thread(self._write_outbox, request, to, rendered)
+                path = await asyncio.to_thread(self._write_outbox, request, to, rendered, language)
                 delivery = Delivery.sent("outbox", f"{request.kind} email", str(path))
+        if language != DEFAULT_LANGUAGE:
+            delivery.detail = f"{delivery.detail} in {language}"
         log.info(
             "email sent",
-            extra=activity_fields(key=request.key, kind=request.kind, provider=delivery.provider),
+            extra=activity_fields(
+                key=request.key, kind=request.kind, provider=delivery.provider, language=language
+            ),
         )
         return delivery
 
-    def _write_outbox(self, request: EmailRequest, to: str, rendered: RenderedEmail) -> Path:
+    def _write_outbox(
+        self, request: EmailRequest, to: str, rendered: RenderedEmail, language: str
+    ) -> Path:
         self._outbox.mkdir(parents=True, exist_ok=True)
         path = self._outbox / _outbox_name(request.key)
         if path.exists():
@@ -180,6 +287,7 @@ class EmailActivities:
         mail["X-Reactor-Kind"] = request.kind
         mail.set_content(rendered.text)
         mail.add_alternative(rendered.html, subtype="html")
+        mail["Content-Language"] = language  # after the content, which resets Content-*
         # Write then rename, so a crash never leaves half an email behind.
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(bytes(mail))

@@ -7,6 +7,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.email import EmailActivities, EmailRequest, EmailTemplates
 from core.events import LikeMagicEvent
+from core.guest import guest_in_context
 from tests.conftest import sample
 from tests.fakes import FakeService
 from tests.helpers import make_settings
@@ -22,21 +23,22 @@ def event(name: str, **changes) -> LikeMagicEvent:
 
 
 def data_for(kind: str, ev: LikeMagicEvent) -> dict:
+    guest = guest_in_context(ev.context)
     if kind == "welcome":
-        return welcome_request(ev, "k").data
+        return welcome_request(ev, guest, "k").data
     if kind == "booking_confirmation":
-        return confirmation_request(ev, "k").data
-    return alert_data(ev)
+        return confirmation_request(ev, guest, "k").data
+    return alert_data(ev, guest)
 
 
 def test_booking_confirmation_full_context():
     data = data_for("booking_confirmation", event("reservation_created"))
     data["property_name"] = "Hotel Zürich"
     mail = TEMPLATES.render("booking_confirmation", data)
-    assert mail.subject == "Your booking at Hotel Zürich is confirmed: Thu 10 Dec 2026"
+    assert mail.subject == "Your booking at Hotel Zürich is confirmed: Thu, 10 Dec 2026"
     assert "Hello Ana Silva," in mail.text
-    assert "Arrival:      Thu 10 Dec 2026" in mail.text
-    assert "Departure:    Sun 13 Dec 2026" in mail.text
+    assert "Arrival:      Thu, 10 Dec 2026" in mail.text
+    assert "Departure:    Sun, 13 Dec 2026" in mail.text
     assert "Nights:       3" in mail.text
     assert "Guests:       2 adults" in mail.text
     assert "child" not in mail.text  # 0 children: not mentioned
@@ -104,7 +106,10 @@ async def test_sendgrid_dynamic_template_gets_the_data_instead_of_content(tmp_pa
             SENDGRID_TEMPLATE_WELCOME="d-0123456789abcdef",
             PROPERTY_NAMES='{"PROP-ZRH-01": "Hotel Zürich"}',
         )
-        request = welcome_request(event("reservation_checked_in"), "evt/welcome-email")
+        checked_in = event("reservation_checked_in_seed_illustration")
+        request = welcome_request(
+            checked_in, guest_in_context(checked_in.context), "evt/welcome-email"
+        )
         delivery = await ActivityEnvironment().run(EmailActivities(settings).send_email, request)
     assert delivery.status == "sent"
     mail = sendgrid.requests[0].json()
