@@ -129,9 +129,7 @@ async def test_no_source_knows_the_guest_skips_naming_what_was_tried(temporal_en
     assert not (tmp_path / "outbox").exists()
 
 
-async def test_support_alert_names_the_guest_from_the_reservation_journey(
-    temporal_env, tmp_path
-):
+async def test_support_alert_names_the_guest_from_the_reservation_journey(temporal_env, tmp_path):
     created, _ = stay()
     message = unique(sample("message_received"))
     message["context"] = {
@@ -149,9 +147,8 @@ async def test_support_alert_names_the_guest_from_the_reservation_journey(
 
     assert alert.status == "done"
     assert alert.detail.endswith("guest from the reservation's journey")
-    assert slack.requests[0].json()["text"].startswith(
-        f"Ana Silva ({created['objectId']}) wrote: Could we get two extra pillows?"
-    )
+    posted = slack.requests[0].json()["text"]
+    assert posted == f"Ana Silva ({created['objectId']}) wrote: Could we get two extra pillows?"
 
 
 async def test_a_journey_without_a_guest_address_reads_the_profile(temporal_env, tmp_path):
