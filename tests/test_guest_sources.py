@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import sample
 from tests.fakes import FakeLikeMagic, FakeService, Reply
-from tests.helpers import by_name, running_reactor, shifted, unique, weeks_ahead
+from tests.helpers import by_name, record_history, running_reactor, shifted, unique, weeks_ahead
 from workflows.guest_journey import JourneyState
 
 ANA_DE = {
@@ -155,7 +155,11 @@ async def test_a_journey_without_a_guest_address_reads_the_profile(temporal_env,
     # The documented cancellation names only the profile: the journey asks the Open API.
     cancelled = unique(sample("reservation_cancelled"))
     with FakeLikeMagic() as api:
-        api.profiles["903300"] = {"firstName": "Marco", "email": "marco@example.com"}
+        api.profiles["903300"] = {
+            "firstName": "Marco",
+            "email": "marco@example.com",
+            "language": "it",
+        }
         async with running_reactor(
             temporal_env.client, tmp_path, JOURNEY_QUIET_HOURS="", **api.settings()
         ) as reactor:
@@ -165,6 +169,7 @@ async def test_a_journey_without_a_guest_address_reads_the_profile(temporal_env,
                 f"journey-{cancelled['objectId']}", result_type=JourneyState
             )
             state = await journey.result()
+            await record_history("journey_guest_from_profile", journey)
 
     message = state.messages["cancellation"]
     assert (message.status, state.guest_email, state.profile_id) == (
@@ -177,4 +182,5 @@ async def test_a_journey_without_a_guest_address_reads_the_profile(temporal_env,
         (tmp_path / "outbox" / f"{key}.eml").read_bytes(), policy=policy.default
     )
     assert mail["To"] == "marco@example.com"
-    assert mail["Subject"] == f"Your reservation {cancelled['objectId']} is cancelled"
+    assert mail["Subject"] == f"La Sua prenotazione {cancelled['objectId']} è stata cancellata"
+    assert message.detail == "journey_cancellation email in it"

@@ -31,4 +31,9 @@ async def test_recorded_history_replays(path):
 
 def test_histories_of_each_long_running_workflow_are_kept():
     names = {p.stem for p in HISTORIES.glob("*.json")}
-    assert {"housekeeping_happy_path", "housekeeping_reassigned", "journey_whole_stay"} <= names
+    assert {
+        "housekeeping_happy_path",
+        "housekeeping_reassigned",
+        "journey_whole_stay",
+        "journey_guest_from_profile",
+    } <= names
