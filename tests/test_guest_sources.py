@@ -118,7 +118,7 @@ async def test_no_source_knows_the_guest_skips_naming_what_was_tried(temporal_en
 
     tried = (
         "no recipient: tried the event (no guest in its context); the reservation's journey "
-        "(reactor has none for {}); "
+        "(it knows no guest of {}); "
     )
     assert unconfigured.status == not_found.status == "skipped"
     assert unconfigured.detail == tried.format(event["objectId"]) + OPEN_API_MISSING

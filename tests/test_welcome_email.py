@@ -114,7 +114,7 @@ async def test_no_recipient_is_skipped_with_the_reason(temporal_env, tmp_path):
     assert outcome.status == "skipped"
     assert outcome.detail == (
         "no recipient: tried the event (no guest in its context); the reservation's journey "
-        f"(reactor has none for {event['objectId']}); the LIKE MAGIC profile (no userProfileId "
+        f"(it knows no guest of {event['objectId']}); the LIKE MAGIC profile (no userProfileId "
         "in the event or journey)"
     )
     assert sendgrid.requests == []

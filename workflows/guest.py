@@ -69,14 +69,13 @@ async def find_guest(
         journey = await workflow.execute_activity_method(
             TemporalActivities.journey_guest, reservation_id, **INTEGRATION_CALL
         )
-        if journey is None:
-            found.tried.append(f"the reservation's journey (reactor has none for {reservation_id})")
-        elif enough(journey):
+        if journey is not None and enough(journey):
             found.guest, found.source = known.merged(journey), "the reservation's journey"
             return found
-        else:
-            found.tried.append("the reservation's journey (it knows no such guest detail)")
-            known = known.merged(journey)
+        # No journey yet, or one that has not heard of the guest (a check-in delivered
+        # to it at the same moment can have just started it): the same answer.
+        found.tried.append(f"the reservation's journey (it knows no guest of {reservation_id})")
+        known = known.merged(journey)
     else:
         found.tried.append("the reservation's journey (the event names no reservation)")
 
