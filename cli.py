@@ -222,7 +222,11 @@ def dev(
         if not _wait_http(f"{base}/healthz", 30, procs):
             typer.echo("reactor dev: the API did not start", err=True)
             raise typer.Exit(1)
-        sample = Path("examples/events/reservation_checked_in.json")
+        # The platform's thin check-in names no guest: its reservation's creation first.
+        samples = [
+            Path("examples/events/reservation_created.json"),
+            Path("examples/events/reservation_checked_in.json"),
+        ]
         typer.echo(
             "\n".join(
                 [
@@ -235,9 +239,12 @@ def dev(
                     + ("   (generated; set WEBHOOK_SECRET to choose)" if generated else ""),
                     f"  outbox       {settings.email_outbox_dir}/",
                     "",
-                    "send a sample event:",
-                    f"  curl -s {base}/webhooks/likemagic -H 'content-type: application/json' "
-                    f"-H 'lm-webhook-secret: {secret}' --data @{sample}",
+                    "send a reservation and its check-in (the welcome email goes to its guest):",
+                    *(
+                        f"  curl -s {base}/webhooks/likemagic -H 'content-type: application/json' "
+                        f"-H 'lm-webhook-secret: {secret}' --data @{sample}"
+                        for sample in samples
+                    ),
                     "",
                     "Ctrl-C stops everything.",
                 ]

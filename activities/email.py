@@ -1,11 +1,15 @@
 """Email: templates rendered with Jinja2, sent through SendGrid, or written to a dev outbox.
 
 Each email kind (``welcome``, ``booking_confirmation``, ``support_alert``, ...) has
-built-in templates in ``activities/templates/email/``: ``<kind>.subject.txt``,
-``<kind>.txt`` and ``<kind>.html``. A file of the same name in
-``EMAIL_TEMPLATES_DIR`` overrides the built-in one. With
-``SENDGRID_TEMPLATE_<KIND>`` set, SendGrid renders its dynamic template with the
-same data instead.
+built-in templates in ``activities/templates/email/<language>/``:
+``<kind>.subject.txt``, ``<kind>.txt`` and ``<kind>.html``; a language is a folder
+(en, de, fr, it ship). An email goes out in the guest's language when templates
+exist for it, else in the property's (PROPERTY_LANGUAGES), else in English. A file
+of the same name in ``EMAIL_TEMPLATES_DIR/<language>/`` overrides the built-in
+one (directly in ``EMAIL_TEMPLATES_DIR``: the English one). Dates are written for
+the language, in the property's time zone. With ``SENDGRID_TEMPLATE_<KIND>_<LANG>``
+or ``SENDGRID_TEMPLATE_<KIND>`` set, SendGrid renders that dynamic template with
+the same data instead.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import jinja2
+from babel.core import Locale, UnknownLocaleError
+from babel.dates import format_skeleton
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
@@ -34,6 +40,10 @@ from core.settings import Settings
 log = logging.getLogger("reactor.email")
 
 BUILT_IN_TEMPLATES = Path(__file__).resolve().parent / "templates" / "email"
+DEFAULT_LANGUAGE = "en"
+# The CLDR locale a language's dates are written in, where the bare language would
+# read oddly to a European hotel's guests ("Dec 10" order for English).
+DATE_LOCALES = {"en": "en_GB"}
 
 
 class EmailRequest(BaseModel):
@@ -46,6 +56,9 @@ class EmailRequest(BaseModel):
     to: str | None = None
     recipient: Literal["guest", "support"] = "guest"
     data: dict[str, Any] = {}
+    # The guest's language as the platform spells it ("de", "de-CH"); None: the
+    # property's language (PROPERTY_LANGUAGES), else English.
+    language: str | None = None
 
 
 class RenderedEmail(BaseModel):
@@ -99,13 +112,33 @@ def in_local_days(data: dict[str, Any], zone: str) -> dict[str, Any]:
     return data
 
 
-def format_day(value: Any) -> str:
-    """A local date (or an instant, as its UTC date) as 'Thu 10 Dec 2026'; anything
-    else as it is. The stay's days are local dates already (``in_local_days``)."""
-    day = local_day(value)
-    if day is not None:
-        return day.strftime("%a %d %b %Y").replace(" 0", " ")
-    return "" if value is None else str(value)
+def language_code(value: Any) -> str | None:
+    """The language of "de", "de-CH", "de_CH" or "DE": "de"; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    code = re.split(r"[-_]", value.strip(), maxsplit=1)[0].lower()
+    return code if re.fullmatch(r"[a-z]{2,3}", code) else None
+
+
+def format_day(value: Any, language: str = DEFAULT_LANGUAGE, zone: str = "UTC") -> str:
+    """An ISO date or instant as the day in ``language`` ("Thu, 10 Dec 2026", "Do.,
+    10. Dez. 2026"), an instant taken in the time zone ``zone``; anything else as it is."""
+    day = local_day(value, zone)
+    if day is None:
+        return "" if value is None else str(value)
+    try:
+        locale = Locale.parse(DATE_LOCALES.get(language, language))
+    except (UnknownLocaleError, ValueError):
+        locale = Locale.parse(DATE_LOCALES[DEFAULT_LANGUAGE])
+    return str(format_skeleton("yMMMEd", day, locale=locale))
+
+
+@jinja2.pass_context
+def _day_filter(context: jinja2.runtime.Context, value: Any) -> str:
+    # The language and zone of the email being rendered (see EmailTemplates.render).
+    return format_day(
+        value, context.get("_language", DEFAULT_LANGUAGE), context.get("_zone", "UTC")
+    )
 
 
 def _finalize(value: Any) -> Any:
@@ -114,30 +147,61 @@ def _finalize(value: Any) -> Any:
 
 
 class EmailTemplates:
-    def __init__(self, override_dir: Path | None) -> None:
-        dirs = [str(override_dir)] if override_dir else []
-        dirs.append(str(BUILT_IN_TEMPLATES))
-        loader = jinja2.FileSystemLoader(dirs)
-        common: dict[str, Any] = {
-            "loader": loader,
-            "finalize": _finalize,
-            "keep_trailing_newline": True,
-            "undefined": jinja2.ChainableUndefined,
-        }
-        self._text = jinja2.Environment(autoescape=False, **common)
-        self._html = jinja2.Environment(autoescape=True, **common)
-        for env in (self._text, self._html):
-            env.filters["day"] = format_day
+    """The templates of every language: the built-in folders, under the overrides."""
 
-    def render(self, kind: str, data: dict[str, Any], zone: str = "UTC") -> RenderedEmail:
-        """Render a kind's templates; the stay's days are shown as dates in ``zone``."""
+    def __init__(self, override_dir: Path | None) -> None:
+        self._override = override_dir
+        # language -> (text environment, HTML environment), built on first use
+        self._envs: dict[str, tuple[jinja2.Environment, jinja2.Environment]] = {}
+
+    def _dirs(self, language: str) -> list[Path]:
+        dirs: list[Path] = []
+        if self._override is not None:
+            dirs.append(self._override / language)
+            if language == DEFAULT_LANGUAGE:
+                dirs.append(self._override)  # overrides made before languages were folders
+        dirs.append(BUILT_IN_TEMPLATES / language)
+        return dirs
+
+    def has(self, language: str, kind: str) -> bool:
+        """Whether ``kind`` has templates in ``language``."""
+        if not re.fullmatch(r"[a-z]{2,3}", language) or not re.fullmatch(r"[a-z0-9_]+", kind):
+            return False
+        return any((d / f"{kind}.txt").is_file() for d in self._dirs(language))
+
+    def _environments(self, language: str) -> tuple[jinja2.Environment, jinja2.Environment]:
+        if language not in self._envs:
+            common: dict[str, Any] = {
+                "loader": jinja2.FileSystemLoader([str(d) for d in self._dirs(language)]),
+                "finalize": _finalize,
+                "keep_trailing_newline": True,
+                "undefined": jinja2.ChainableUndefined,
+            }
+            text = jinja2.Environment(autoescape=False, **common)
+            html = jinja2.Environment(autoescape=True, **common)
+            for env in (text, html):
+                env.filters["day"] = _day_filter
+            self._envs[language] = (text, html)
+        return self._envs[language]
+
+    def render(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        language: str = DEFAULT_LANGUAGE,
+        zone: str = "UTC",
+    ) -> RenderedEmail:
         if not re.fullmatch(r"[a-z0-9_]+", kind):
             invalid_input("email", f"unknown email kind {kind!r}")
+        if not self.has(language, kind):
+            language = DEFAULT_LANGUAGE
+        text_env, html_env = self._environments(language)
         values = {k: v for k, v in in_local_days(data, zone).items() if v is not None}
+        values.update(_language=language, _zone=zone)
         try:
-            subject = self._text.get_template(f"{kind}.subject.txt").render(values)
-            text = self._text.get_template(f"{kind}.txt").render(values)
-            html = self._html.get_template(f"{kind}.html").render(values)
+            subject = text_env.get_template(f"{kind}.subject.txt").render(values)
+            text = text_env.get_template(f"{kind}.txt").render(values)
+            html = html_env.get_template(f"{kind}.html").render(values)
         except jinja2.TemplateNotFound as err:
             invalid_input("email", f"no template {err.name} for email kind {kind!r}")
         except jinja2.TemplateError as err:
@@ -166,14 +230,38 @@ class EmailActivities:
         return [self.send_email]
 
     def _data(self, request: EmailRequest) -> dict[str, Any]:
-        """The template data: the property's name, and the stay's days in its time zone
-        (SendGrid's dynamic templates get the same)."""
         data = dict(request.data)
         property_id = data.get("property_id")
         if not data.get("property_name") and isinstance(property_id, str):
             data["property_name"] = self._settings.property_names.get(property_id, property_id)
+        # The stay's days as the property's local dates (SendGrid's templates get them too).
         zone = self._settings.property_timezones.get(str(property_id or ""), "UTC")
         return in_local_days(data, zone)
+
+    def language_of(self, request: EmailRequest) -> str:
+        """The guest's language if the kind has templates (or a SendGrid template) in
+        it, else the property's (PROPERTY_LANGUAGES), else English."""
+        property_id = request.data.get("property_id")
+        property_language = (
+            self._settings.property_languages.get(property_id)
+            if isinstance(property_id, str)
+            else None
+        )
+        for candidate in (request.language, property_language):
+            code = language_code(candidate)
+            if code is None:
+                continue
+            if self.templates.has(code, request.kind):
+                return code
+            if self._sendgrid is not None and self._settings.sendgrid_template(
+                request.kind, code
+            ) != self._settings.sendgrid_template(request.kind):
+                return code  # the hotel's SendGrid template of that language
+        return DEFAULT_LANGUAGE
+
+    def _zone(self, request: EmailRequest) -> str:
+        property_id = request.data.get("property_id")
+        return self._settings.property_timezones.get(str(property_id or ""), "UTC")
 
     @activity.defn(name="send_email")
     async def send_email(self, request: EmailRequest) -> Delivery:
@@ -193,23 +281,31 @@ class EmailActivities:
         if not to or "@" not in to:
             invalid_input("email", "no valid recipient address")
         data = self._data(request)
-        template_id = self._settings.sendgrid_template(request.kind)
+        language = self.language_of(request)
+        data["language"] = language
+        template_id = self._settings.sendgrid_template(request.kind, language)
         if self._sendgrid is not None and template_id:
             delivery = await self._send_sendgrid(request, to, data, template_id=template_id)
         else:
-            rendered = self.templates.render(request.kind, data)
+            rendered = self.templates.render(request.kind, data, language, self._zone(request))
             if self._sendgrid is not None:
                 delivery = await self._send_sendgrid(request, to, data, rendered=rendered)
             else:
-                path = await asyncio.to_thread(self._write_outbox, request, to, rendered)
+                path = await asyncio.to_thread(self._write_outbox, request, to, rendered, language)
                 delivery = Delivery.sent("outbox", f"{request.kind} email", str(path))
+        if language != DEFAULT_LANGUAGE:
+            delivery.detail = f"{delivery.detail} in {language}"
         log.info(
             "email sent",
-            extra=activity_fields(key=request.key, kind=request.kind, provider=delivery.provider),
+            extra=activity_fields(
+                key=request.key, kind=request.kind, provider=delivery.provider, language=language
+            ),
         )
         return delivery
 
-    def _write_outbox(self, request: EmailRequest, to: str, rendered: RenderedEmail) -> Path:
+    def _write_outbox(
+        self, request: EmailRequest, to: str, rendered: RenderedEmail, language: str
+    ) -> Path:
         self._outbox.mkdir(parents=True, exist_ok=True)
         path = self._outbox / _outbox_name(request.key)
         if path.exists():
@@ -223,6 +319,7 @@ class EmailActivities:
         mail["X-Reactor-Kind"] = request.kind
         mail.set_content(rendered.text)
         mail.add_alternative(rendered.html, subtype="html")
+        mail["Content-Language"] = language  # after the content, which resets Content-*
         # Write then rename, so a crash never leaves half an email behind.
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(bytes(mail))

@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.policy import Delivery, invalid_input
 from core.events import LikeMagicEvent, Topic
+from core.guest import Guest
 from core.logging import activity_fields, fields
 from core.settings import Settings
 from core.temporal import (
@@ -137,6 +138,7 @@ class TemporalActivities:
             self.deliver_task_event,
             self.cancel_reservation_assignments,
             self.deliver_reservation_event,
+            self.journey_guest,
         ]
 
     @activity.defn(name="find_event")
@@ -302,6 +304,24 @@ class TemporalActivities:
             reservation_id=event.object_id,
             summary=f"Guest journey {event.object_id}",
         )
+
+    @activity.defn(name="journey_guest")
+    async def journey_guest(self, reservation_id: str) -> Guest | None:
+        """What the reservation's journey knows of its guest (its ``guest`` query);
+        None when reactor has no journey for the reservation. Read-only; Temporal
+        errors are retried.
+
+        A query sees every event already delivered to the journey: Temporal answers
+        it only after the journey has applied the signals it holds.
+        """
+        handle = self._client.get_workflow_handle(journey_workflow_id(reservation_id))
+        try:
+            guest: Guest = await handle.query("guest", result_type=Guest)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return guest
 
     @activity.defn(name="cancel_reservation_assignments")
     async def cancel_reservation_assignments(self, event: LikeMagicEvent) -> Delivery:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+SENDGRID_TEMPLATE_PREFIX = "SENDGRID_TEMPLATE_"
 
 # A time of day as settings write it: 00:00 to 23:59.
 TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -70,14 +74,10 @@ class Settings(BaseSettings):
     email_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="EMAIL_OUTBOX_DIR")
 
     email_templates_dir: Path | None = Field(None, validation_alias="EMAIL_TEMPLATES_DIR")
-    sendgrid_template_welcome: str | None = Field(
-        None, validation_alias="SENDGRID_TEMPLATE_WELCOME"
-    )
-    sendgrid_template_booking_confirmation: str | None = Field(
-        None, validation_alias="SENDGRID_TEMPLATE_BOOKING_CONFIRMATION"
-    )
-    sendgrid_template_support_alert: str | None = Field(
-        None, validation_alias="SENDGRID_TEMPLATE_SUPPORT_ALERT"
+    # Every SENDGRID_TEMPLATE_<KIND>[_<LANG>] variable, by its name after the prefix
+    # (e.g. "WELCOME_DE"): collected by _SendgridTemplates, not read one by one.
+    sendgrid_templates: dict[str, str] = Field(
+        default_factory=dict, validation_alias=SENDGRID_TEMPLATE_PREFIX + "<KIND>[_<LANG>]"
     )
     support_email: str | None = Field(None, validation_alias="SUPPORT_EMAIL")
     property_names: dict[str, str] = Field(default_factory=dict, validation_alias="PROPERTY_NAMES")
@@ -126,9 +126,34 @@ class Settings(BaseSettings):
     pms_api_url: str | None = Field(None, validation_alias="PMS_API_URL")
     pms_api_token: SecretStr | None = Field(None, validation_alias="PMS_API_TOKEN")
 
+    # LIKE MAGIC Open API (OAuth 2.0 client credentials of a service account)
+    likemagic_api_url: str | None = Field(None, validation_alias="LIKEMAGIC_API_URL")
+    likemagic_token_url: str | None = Field(None, validation_alias="LIKEMAGIC_TOKEN_URL")
+    likemagic_client_id: str | None = Field(None, validation_alias="LIKEMAGIC_CLIENT_ID")
+    likemagic_client_secret: SecretStr | None = Field(
+        None, validation_alias="LIKEMAGIC_CLIENT_SECRET"
+    )
+    likemagic_scope: str | None = Field(None, validation_alias="LIKEMAGIC_SCOPE")
+    # How the token endpoint receives the client credentials: form body or HTTP Basic.
+    likemagic_client_auth: Literal["body", "basic"] = Field(
+        "body", validation_alias="LIKEMAGIC_CLIENT_AUTH"
+    )
+    likemagic_rate_per_second: float = Field(
+        7.0, validation_alias="LIKEMAGIC_RATE_PER_SECOND", gt=0
+    )
+    likemagic_burst: int = Field(7, validation_alias="LIKEMAGIC_BURST", ge=1)
+    # A token is renewed this long before it expires (tokens live 300 s).
+    likemagic_token_leeway_seconds: int = Field(
+        30, validation_alias="LIKEMAGIC_TOKEN_LEEWAY_SECONDS", ge=0
+    )
+
     # Guest journeys
     property_timezones: dict[str, str] = Field(
         default_factory=dict, validation_alias="PROPERTY_TIMEZONES"
+    )
+    # pmsPropertyId -> the language of guests whose own language is unknown.
+    property_languages: dict[str, str] = Field(
+        default_factory=dict, validation_alias="PROPERTY_LANGUAGES"
     )
     journey_pre_arrival_days: int = Field(3, validation_alias="JOURNEY_PRE_ARRIVAL_DAYS", ge=0)
     journey_pre_arrival_hour: int = Field(
@@ -170,12 +195,14 @@ class Settings(BaseSettings):
         "event_log_token",
         "support_email",
         "email_templates_dir",
-        "sendgrid_template_welcome",
-        "sendgrid_template_booking_confirmation",
-        "sendgrid_template_support_alert",
         "slack_supervisor_webhook_url",
         "pms_api_url",
         "pms_api_token",
+        "likemagic_api_url",
+        "likemagic_token_url",
+        "likemagic_client_id",
+        "likemagic_client_secret",
+        "likemagic_scope",
         mode="before",
     )
     @classmethod
@@ -183,7 +210,11 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
-        "property_names", "housekeeping_sla_minutes", "property_timezones", mode="before"
+        "property_names",
+        "housekeeping_sla_minutes",
+        "property_timezones",
+        "property_languages",
+        mode="before",
     )
     @classmethod
     def _json_object(cls, value: object) -> object:
@@ -210,10 +241,47 @@ class Settings(BaseSettings):
                 )
         return value
 
-    def sendgrid_template(self, kind: str) -> str | None:
-        """The SendGrid dynamic template ID for an email kind (SENDGRID_TEMPLATE_<KIND>)."""
-        value = getattr(self, f"sendgrid_template_{kind}", None)
-        return value if isinstance(value, str) else None
+    @model_validator(mode="before")
+    @classmethod
+    def _sendgrid_templates_given(cls, values: Any) -> Any:
+        # SENDGRID_TEMPLATE_* given as keyword arguments (tests, load_settings overrides).
+        if isinstance(values, dict):
+            given = _template_variables(values)
+            if given:
+                values = {**values}
+                values["sendgrid_templates"] = {**values.get("sendgrid_templates", {}), **given}
+        return values
+
+    def sendgrid_template(self, kind: str, language: str | None = None) -> str | None:
+        """The SendGrid dynamic template ID for an email kind in a language:
+        SENDGRID_TEMPLATE_<KIND>_<LANG>, else SENDGRID_TEMPLATE_<KIND>."""
+        names = [f"{kind}_{language}".upper()] if language else []
+        names.append(kind.upper())
+        return next(
+            (self.sendgrid_templates[n] for n in names if n in self.sendgrid_templates), None
+        )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        templates = _SendgridTemplates(settings_cls, env_settings, dotenv_settings)
+        return (init_settings, env_settings, dotenv_settings, templates, file_secret_settings)
+
+    def likemagic_missing(self) -> list[str]:
+        """The Open API variables still unset (empty: the client is configured)."""
+        needed = {
+            "LIKEMAGIC_API_URL": self.likemagic_api_url,
+            "LIKEMAGIC_TOKEN_URL": self.likemagic_token_url,
+            "LIKEMAGIC_CLIENT_ID": self.likemagic_client_id,
+            "LIKEMAGIC_CLIENT_SECRET": self.likemagic_client_secret,
+        }
+        return [name for name, value in needed.items() if value is None]
 
     def housekeeping_task_type_list(self) -> list[str]:
         return _comma_list(self.housekeeping_task_types)
@@ -272,6 +340,39 @@ def problems(err: ValidationError) -> str:
         msg = e["msg"].removeprefix("Value error, ")
         lines.append(msg if msg.startswith(where) else f"{where}: {msg}")
     return "; ".join(lines)
+
+
+def _template_variables(values: Mapping[str, Any]) -> dict[str, str]:
+    """``{"WELCOME_DE": "d-..."}`` from ``SENDGRID_TEMPLATE_WELCOME_DE=d-...``; blanks are unset."""
+    found: dict[str, str] = {}
+    for name, value in values.items():
+        if name.upper().startswith(SENDGRID_TEMPLATE_PREFIX) and isinstance(value, str):
+            if value.strip():
+                found[name.upper().removeprefix(SENDGRID_TEMPLATE_PREFIX)] = value.strip()
+    return found
+
+
+class _SendgridTemplates(PydanticBaseSettingsSource):
+    """The SENDGRID_TEMPLATE_* variables of the `.env` file and the environment (which
+    wins), as the one ``sendgrid_templates`` mapping: kinds and languages are open-ended."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        env: PydanticBaseSettingsSource,
+        dotenv: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._sources = (dotenv, env)
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        for source in self._sources:
+            found.update(_template_variables(getattr(source, "env_vars", {}) or {}))
+        return {"sendgrid_templates": found} if found else {}
 
 
 def _comma_list(value: str) -> list[str]:

@@ -3,9 +3,12 @@ request and answers from a script of failures, then with its default answer."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
+import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -92,6 +95,159 @@ class FakeService:
         return [r for r in self.requests if 200 <= r.status < 300]
 
     def __enter__(self) -> FakeService:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _BusyServer(ThreadingHTTPServer):
+    # Hundreds of concurrent connections (the rate-limit tests) must not be refused.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+class FakeLikeMagic:
+    """The LIKE MAGIC identity provider and Open API, as a local server.
+
+    ``POST /token`` issues client-credentials tokens (counted in ``tokens``) to the
+    one client it knows, read from the form body or HTTP Basic; ``GET
+    /api/profiles/<id>`` answers the profile in ``profiles`` (404 otherwise) to a
+    bearer token it issued and has not revoked (401 otherwise). ``fail_next`` queues
+    answers of the profile endpoint (500, 429 ...); ``delay`` slows every answer;
+    ``rate``/``burst`` set a token-bucket rate limit answered with 429 and
+    ``Retry-After: 1``, as the platform does.
+    """
+
+    CLIENT_ID = "svc-reactor"
+    CLIENT_SECRET = "s3cret-client-value-0123"
+
+    def __init__(self, expires_in: int = 300) -> None:
+        self.expires_in = expires_in
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.tokens: list[str] = []
+        self.revoked: set[str] = set()
+        self.requests: list[Recorded] = []
+        self.token_requests: list[Recorded] = []
+        # The most token requests the server was answering at once.
+        self.most_token_requests_at_once = 0
+        self._token_in_flight = 0
+        self.delay = 0.0
+        self.rate: float | None = None
+        self.burst = 1.0
+        self._level = 0.0
+        self._level_at = time.monotonic()
+        self._script: list[Reply] = []
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                form = dict(urllib.parse.parse_qsl(body.decode()))
+                client = (form.get("client_id"), form.get("client_secret"))
+                basic = self.headers.get("Authorization", "")
+                if basic.startswith("Basic "):
+                    pair = base64.b64decode(basic[6:]).decode().split(":", 1)
+                    client = (
+                        urllib.parse.unquote(pair[0]),
+                        urllib.parse.unquote(pair[1]),
+                    )
+                with fake._lock:
+                    fake._token_in_flight += 1
+                    fake.most_token_requests_at_once = max(
+                        fake.most_token_requests_at_once, fake._token_in_flight
+                    )
+                    recorded = Recorded(
+                        "POST", self.path, dict(self.headers), body, 200, time.monotonic()
+                    )
+                    fake.token_requests.append(recorded)
+                    known = client == (fake.CLIENT_ID, fake.CLIENT_SECRET)
+                    if known and form.get("grant_type") == "client_credentials":
+                        token = f"tok-{len(fake.tokens) + 1}-{uuid.uuid4().hex[:6]}"
+                        fake.tokens.append(token)
+                    else:
+                        token = None
+                time.sleep(fake.delay)
+                with fake._lock:
+                    fake._token_in_flight -= 1
+                if token is None:
+                    recorded.status = 401
+                    self._reply(401, {"error": "invalid_client"})
+                    return
+                self._reply(
+                    200,
+                    {"access_token": token, "token_type": "Bearer", "expires_in": fake.expires_in},
+                )
+
+            def do_GET(self) -> None:
+                bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                with fake._lock:
+                    status, body, headers = fake._answer(self.path, bearer)
+                    fake.requests.append(
+                        Recorded(
+                            "GET", self.path, dict(self.headers), b"", status, time.monotonic()
+                        )
+                    )
+                time.sleep(fake.delay)
+                self._reply(status, body, headers)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = _BusyServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def _answer(self, path: str, bearer: str) -> tuple[int, Any, dict[str, str]]:
+        """The answer to a GET (called under the lock)."""
+        if bearer not in self.tokens or bearer in self.revoked:
+            return 401, {"message": "invalid token"}, {}
+        if self.rate is not None:
+            now = time.monotonic()
+            self._level = max(0.0, self._level - (now - self._level_at) * self.rate)
+            self._level_at = now
+            if self._level + 1 > self.burst:
+                return 429, {"message": "rate limit exceeded"}, {"Retry-After": "1"}
+            self._level += 1
+        if self._script:
+            reply = self._script.pop(0)
+            return reply.status, reply.body, reply.headers
+        profile_id = path.rsplit("/", 1)[-1]
+        if path.startswith("/api/profiles/") and profile_id in self.profiles:
+            return 200, self.profiles[profile_id], {}
+        return 404, {"message": f"profile {profile_id} not found"}, {}
+
+    def fail_next(self, *replies: Reply) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    def settings(self, **more: Any) -> dict[str, Any]:
+        """Settings that point reactor's Open API client here."""
+        return {
+            "LIKEMAGIC_API_URL": f"{self.url}/api",
+            "LIKEMAGIC_TOKEN_URL": f"{self.url}/token",
+            "LIKEMAGIC_CLIENT_ID": self.CLIENT_ID,
+            "LIKEMAGIC_CLIENT_SECRET": self.CLIENT_SECRET,
+            **more,
+        }
+
+    def __enter__(self) -> FakeLikeMagic:
         self._thread.start()
         return self
 

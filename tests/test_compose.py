@@ -19,7 +19,7 @@ import yaml
 
 import cli
 import worker
-from core.settings import Settings
+from core.settings import SENDGRID_TEMPLATE_PREFIX, Settings
 from core.temporal import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +48,25 @@ CONDITIONS = {"service_healthy", ONE_SHOT_CONDITION}
 REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 
+# SENDGRID_TEMPLATE_<KIND>[_<LANG>] is a family of variables: the stack passes on one per
+# kind of the first reactions; others are added in an override file (docs/deploy.md).
+TEMPLATE_FAMILY = {
+    "SENDGRID_TEMPLATE_WELCOME",
+    "SENDGRID_TEMPLATE_BOOKING_CONFIRMATION",
+    "SENDGRID_TEMPLATE_SUPPORT_ALERT",
+}
+
+
 def aliases() -> dict[str, str]:
     """Environment variable -> field name, for every setting."""
-    return {str(f.validation_alias): name for name, f in Settings.model_fields.items()}
+    found = {}
+    for name, field in Settings.model_fields.items():
+        alias = str(field.validation_alias)
+        if alias.startswith(SENDGRID_TEMPLATE_PREFIX):
+            found.update(dict.fromkeys(TEMPLATE_FAMILY, name))
+        else:
+            found[alias] = name
+    return found
 
 
 def app_value(variable: str, raw: str | None) -> object:

@@ -13,7 +13,7 @@ README = (ROOT / "README.md").read_text()
 
 def documented_variables() -> set[str]:
     section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
+    return set(re.findall(r"^\| `([A-Z0-9_<>\[\]]+)` \|", section, flags=re.MULTILINE))
 
 
 def settings_variables() -> set[str]:

@@ -21,7 +21,7 @@ def test_a_stay_in_local_days_at_utc_plus_12():
     data = {"arrival": "2026-12-10T03:00:00Z", "departure": "2026-12-12T22:00:00+00:00"}
     local = in_local_days(data, "Pacific/Tarawa")
     assert local == {"arrival": "2026-12-10", "departure": "2026-12-13", "nights": 3}
-    assert format_day(local["departure"]) == "Sun 13 Dec 2026"
+    assert format_day(local["departure"]) == "Sun, 13 Dec 2026"
     # Read in UTC, the same stay would leave on Saturday after two nights.
     assert in_local_days(data, "UTC")["nights"] == 2
 
@@ -56,7 +56,7 @@ async def test_a_booking_confirmation_at_utc_plus_12_shows_local_days(
     body = message.get_body(("plain",))
     assert body is not None
     text = body.get_content()
-    assert message["Subject"].endswith("is confirmed: Thu 10 Dec 2026")
-    assert "Arrival:      Thu 10 Dec 2026" in text
-    assert "Departure:    Sun 13 Dec 2026" in text
+    assert message["Subject"].endswith("is confirmed: Thu, 10 Dec 2026")
+    assert "Arrival:      Thu, 10 Dec 2026" in text
+    assert "Departure:    Sun, 13 Dec 2026" in text
     assert "Nights:       3" in text

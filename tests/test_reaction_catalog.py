@@ -176,7 +176,9 @@ async def test_email_without_sendgrid_goes_to_the_outbox(temporal_env, tmp_path)
             temporal_env, tmp_path, fakes, unique(sample("reservation_created")), "sendgrid"
         )
         assert fakes.sendgrid.requests == []
-    assert outcomes["booking-confirmation"].detail == "booking_confirmation email via outbox"
+    assert outcomes["booking-confirmation"].detail == (
+        "booking_confirmation email via outbox (guest from the event)"
+    )
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
 
 

@@ -58,6 +58,7 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "journey_continued_as_new",
         "housekeeping_escalated_waiting",
         "housekeeping_cancelled_mid_wait",
+        "journey_guest_from_profile",
     } <= names
 
 

@@ -74,7 +74,8 @@ async def release(client, event_id: str) -> None:
 
 async def test_registry_changes_under_routers_in_flight(temporal_env, tmp_path):
     client = temporal_env.client
-    events = [unique(sample("reservation_checked_in")) for _ in range(2)]
+    # Check-ins that name their guest (the seed's illustration): the welcome needs no journey.
+    events = [unique(sample("reservation_checked_in_seed_illustration")) for _ in range(2)]
     async with running_reactor(client, tmp_path, worker=False) as reactor:
         with registry.registered(NOTE_THE_ROOM, HELD):
             production = [r for r in registry.REACTIONS if r not in (NOTE_THE_ROOM, HELD)]
@@ -93,7 +94,7 @@ async def test_registry_changes_under_routers_in_flight(temporal_env, tmp_path):
                     await release(client, event["id"])
                 results = [await completed(reactor.router(event["id"])) for event in events]
 
-                after = unique(sample("reservation_checked_in"))
+                after = unique(sample("reservation_checked_in_seed_illustration"))
                 await reactor.post(after)
                 await release(client, after["id"])
                 result_after = await reactor.routed(after["id"])

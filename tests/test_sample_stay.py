@@ -105,6 +105,11 @@ async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path
     )
     for name, outcomes in results.items():
         assert all(o.status == "done" for o in outcomes.values()), (name, outcomes)
+    # The check-in is the platform's thin one: its guest comes from the reservation's
+    # journey, which holds the RESERVATION_CREATED's primaryGuest.
+    assert results["reservation_checked_in"]["welcome-email"].detail == (
+        "welcome email via sendgrid (guest from the reservation's journey)"
+    )
     assert {name: sorted(o) for name, o in results.items()} == {
         "reservation_created": ["activity-log", "booking-confirmation", "guest-journey"],
         "profile_updated": ["activity-log", "crm-sync"],

@@ -22,7 +22,7 @@ def sendgrid_settings(fake: FakeService) -> dict[str, str]:
 
 
 async def test_welcome_email_content_through_sendgrid(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     with FakeService() as sendgrid:
         async with running_reactor(
             temporal_env.client, tmp_path, **sendgrid_settings(sendgrid)
@@ -51,7 +51,7 @@ async def test_welcome_email_content_through_sendgrid(temporal_env, tmp_path):
 
 
 async def test_primary_guest_is_the_fallback_recipient_and_html_is_escaped(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     event["context"] = {
         "primaryGuest": {"firstName": "<b>Zoë</b>", "email": "zoe@example.com"},
     }
@@ -71,11 +71,13 @@ async def test_primary_guest_is_the_fallback_recipient_and_html_is_escaped(tempo
 
 
 async def test_outbox_mode_writes_one_readable_file(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     async with running_reactor(temporal_env.client, tmp_path) as reactor:
         await reactor.post(event)
         result = await reactor.routed(event["id"])
-    assert by_name(result)["welcome-email"].detail == "welcome email via outbox"
+    assert by_name(result)["welcome-email"].detail == (
+        "welcome email via outbox (guest from the event)"
+    )
     files = list((tmp_path / "outbox").iterdir())
     assert [f.name for f in files] == [f"{event['id']}__welcome-email.eml"]
     mail = message_from_bytes(files[0].read_bytes(), policy=policy.default)
@@ -100,7 +102,7 @@ async def test_outbox_activity_run_twice_writes_once(tmp_path):
 
 
 async def test_no_recipient_is_skipped_with_the_reason(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     event["context"] = {"roomNumber": "412"}
     with FakeService() as sendgrid:
         async with running_reactor(
@@ -110,12 +112,16 @@ async def test_no_recipient_is_skipped_with_the_reason(temporal_env, tmp_path):
             result = await reactor.routed(event["id"])
     outcome = by_name(result)["welcome-email"]
     assert outcome.status == "skipped"
-    assert "no recipient" in outcome.detail
+    assert outcome.detail == (
+        "no recipient: tried the event (no guest in its context); the reservation's journey "
+        f"(it knows no guest of {event['objectId']}); the LIKE MAGIC profile (no userProfileId "
+        "in the event or journey)"
+    )
     assert sendgrid.requests == []
 
 
 async def test_sendgrid_500_then_202_sends_exactly_one_email(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     with FakeService() as sendgrid:
         sendgrid.fail_next(Reply(500, {"errors": [{"message": "internal"}]}))
         async with running_reactor(
@@ -129,7 +135,7 @@ async def test_sendgrid_500_then_202_sends_exactly_one_email(temporal_env, tmp_p
 
 
 async def test_sendgrid_429_is_retried_after_its_retry_after(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     with FakeService() as sendgrid:
         sendgrid.fail_next(Reply(429, {"errors": [{"message": "too many"}]}, {"Retry-After": "1"}))
         async with running_reactor(
@@ -142,7 +148,7 @@ async def test_sendgrid_429_is_retried_after_its_retry_after(temporal_env, tmp_p
 
 
 async def test_sendgrid_400_fails_that_reaction_only(temporal_env, tmp_path):
-    event = unique(sample("reservation_checked_in"))
+    event = unique(sample("reservation_checked_in_seed_illustration"))
     rejection = {"errors": [{"message": "The to email does not contain a valid address."}]}
     with FakeService() as sendgrid, registry.registered(NOTE_THE_ROOM):
         sendgrid.fail_next(Reply(400, rejection))

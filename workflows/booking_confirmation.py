@@ -5,22 +5,16 @@ from __future__ import annotations
 from temporalio import workflow
 
 from core.events import LikeMagicEvent
-from workflows.common import guest_name, instant, number, recipient, send_guest_email, text
+from core.guest import Guest
+from workflows.common import instant, number, send_guest_email, text
+from workflows.guest import find_guest
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailRequest
 
 
-NO_RECIPIENT = (
-    "no recipient: the event has neither context.primaryGuest.email nor context.guestEmail"
-)
-
-
-def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None:
-    to = recipient(event.context)
-    if to is None:
-        return None
+def confirmation_request(event: LikeMagicEvent, guest: Guest, key: str) -> EmailRequest:
     # As sent (a date alone, or an instant): the email activity shows them as the
     # property's local dates and counts the nights between those.
     arrival, departure = (
@@ -30,9 +24,10 @@ def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None
     return EmailRequest(
         key=key,
         kind="booking_confirmation",
-        to=to,
+        to=guest.email,
+        language=guest.language,
         data={
-            "guest_name": guest_name(event.context),
+            "guest_name": guest.name,
             "reservation_id": event.object_id,
             "property_id": event.pms_property_id,
             "arrival": arrival,
@@ -46,15 +41,18 @@ def confirmation_request(event: LikeMagicEvent, key: str) -> EmailRequest | None
 @workflow.defn
 class BookingConfirmation:
     """Emails the primary guest a `booking_confirmation` on RESERVATION_CREATED:
-    dates, nights, guests, property.
+    dates, nights, guests, property, in the guest's language.
 
-    Without a recipient (``primaryGuest.email`` or ``guestEmail``) it is skipped.
-    The send follows the integration failure policy. Nothing to compensate.
+    The guest: the event's ``primaryGuest``, else the reservation's journey, else
+    the LIKE MAGIC profile; with none it is skipped, naming what was tried. The
+    lookups and the send follow the integration failure policy. Nothing to
+    compensate.
     """
 
     @workflow.run
     async def run(self, event: LikeMagicEvent) -> ReactionResult:
-        return await send_guest_email(
-            confirmation_request(event, key=workflow.info().workflow_id),
-            NO_RECIPIENT,
-        )
+        found = await find_guest(event, event.object_id)
+        if found.guest is None:
+            return ReactionResult.skipped(found.why_not("recipient"))
+        request = confirmation_request(event, found.guest, key=workflow.info().workflow_id)
+        return await send_guest_email(request, found.served_by())

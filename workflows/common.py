@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 from temporalio import workflow
 
+from core.guest import guest_in_context
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
@@ -102,19 +103,12 @@ def wall_clock(day: date, at: time, zone: str) -> datetime:
 
 def recipient(context: dict[str, Any]) -> str | None:
     """The guest's address: `guestEmail`, else `primaryGuest.email`."""
-    return text(context.get("guestEmail")) or text(nested(context, "primaryGuest", "email"))
+    return guest_in_context(context).email
 
 
 def guest_name(context: dict[str, Any]) -> str | None:
     """`guestName`, else `primaryGuest.firstName lastName`."""
-    name = text(context.get("guestName"))
-    if name is None:
-        parts = [
-            text(nested(context, "primaryGuest", "firstName")),
-            text(nested(context, "primaryGuest", "lastName")),
-        ]
-        name = " ".join(p for p in parts if p) or None
-    return name
+    return guest_in_context(context).name
 
 
 def shorten(value: str, limit: int) -> str:
@@ -122,15 +116,16 @@ def shorten(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
-async def send_guest_email(request: EmailRequest | None, no_recipient: str) -> ReactionResult:
-    """Send a reaction's email with the integration policy; skipped when there is no
-    one to send it to."""
-    if request is None:
-        return ReactionResult.skipped(no_recipient)
+async def send_guest_email(request: EmailRequest, served_by: str = "") -> ReactionResult:
+    """Send a reaction's email with the integration policy; ``served_by`` (which source
+    gave the guest) is added to the outcome."""
     delivery = await workflow.execute_activity_method(
         EmailActivities.send_email, request, **INTEGRATION_CALL
     )
-    return result_of(delivery)
+    result = result_of(delivery)
+    if served_by:
+        result.detail = f"{result.detail} ({served_by})" if result.detail else served_by
+    return result
 
 
 def result_of(delivery: Delivery) -> ReactionResult:

@@ -10,13 +10,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from core.events import LikeMagicEvent, Topic
+from core.guest import Guest, guest_in_context
 from workflows.common import (
     INTEGRATION_CALL,
     Instant,
-    guest_name,
     in_zone,
     instant,
-    recipient,
     result_of,
     wall_clock,
 )
@@ -24,6 +23,7 @@ from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
+    from activities.likemagic import LikeMagicActivities
     from activities.pms import PmsActivities
     from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
 
@@ -38,6 +38,9 @@ CONFIRMATIONS_PATCH = "confirmations-ignore-quiet-hours"
 # Stages only move forward; cancelled and no-show end the journey from any earlier stage.
 ORDER: dict[str, int] = {"new": 0, "booked": 1, "checked_in": 2, "checked_out": 3}
 TERMINAL = frozenset({"cancelled", "no_show"})
+# Journeys that start after this patch read a guest's LIKE MAGIC profile when no
+# event gave an email address (an extra activity before the send).
+PATCH_PROFILE_LOOKUP = "journey-guest-from-profile"
 # A journey nobody tells about a checkout or a no-show ends this long after departure.
 EXPIRY_AFTER_DEPARTURE = timedelta(days=14)
 
@@ -59,6 +62,10 @@ class JourneyState(BaseModel):
     property_id: str | None = None
     guest_email: str | None = None
     guest_name: str | None = None
+    guest_phone: str | None = None
+    guest_language: str | None = None
+    # The guest's LIKE MAGIC profile (userProfileId), as the events name it.
+    profile_id: str | None = None
     arrival: Instant | None = None
     departure: Instant | None = None
     dates_as_of: Instant | None = None
@@ -197,6 +204,21 @@ class GuestJourney:
             return JourneyState(reservation_id="")
         return self._state
 
+    @workflow.query
+    def guest(self) -> Guest:
+        """The reservation's guest as the journey knows it (the one source of truth
+        reactions ask when their own event does not name the guest)."""
+        state = self._state
+        if state is None:
+            return Guest()
+        return Guest(
+            name=state.guest_name,
+            email=state.guest_email,
+            phone=state.guest_phone,
+            language=state.guest_language,
+            profile_id=state.profile_id,
+        )
+
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyState:
         if input.state is not None:
@@ -252,8 +274,7 @@ class GuestJourney:
         at = instant(event.timestamp) or workflow.now()
         state.property_id = state.property_id or event.pms_property_id
         ctx = event.context
-        state.guest_email = recipient(ctx) or state.guest_email
-        state.guest_name = guest_name(ctx) or state.guest_name
+        self._learn(guest_in_context(ctx))
 
         # A date alone is the property's local date.
         zone = policy.timezone_of(state.property_id)
@@ -282,6 +303,31 @@ class GuestJourney:
             self._end("cancelled", at)
         elif topic == Topic.RESERVATION_NO_SHOW:
             self._end("no_show", at)
+
+    def _learn(self, guest: Guest) -> None:
+        """What an event or a profile says of the guest, over what the journey knew."""
+        state = self._state
+        assert state is not None
+        state.guest_email = guest.email or state.guest_email
+        state.guest_name = guest.name or state.guest_name
+        state.guest_phone = guest.phone or state.guest_phone
+        state.guest_language = guest.language or state.guest_language
+        state.profile_id = guest.profile_id or state.profile_id
+
+    async def _guest_from_profile(self) -> str:
+        """Read the guest's LIKE MAGIC profile; what it could not give, as a note."""
+        state = self._state
+        assert state is not None and state.profile_id is not None
+        try:
+            lookup = await workflow.execute_activity_method(
+                LikeMagicActivities.likemagic_profile, state.profile_id, **INTEGRATION_CALL
+            )
+        except ActivityError as err:
+            cause = err.cause
+            return cause.message if isinstance(cause, ApplicationError) else str(err)
+        if lookup.guest is not None:
+            self._learn(lookup.guest)
+        return str(lookup.detail)
 
     def _advance(self, stage: Stage, at: datetime) -> bool:
         state = self._state
@@ -359,13 +405,19 @@ class GuestJourney:
         assert state is not None
         message = state.messages[kind]
         message.sent_at = workflow.now()
+        tried = ""
+        if not state.guest_email and state.profile_id and workflow.patched(PATCH_PROFILE_LOOKUP):
+            tried = await self._guest_from_profile()
         if not state.guest_email:
             message.status, message.detail = "skipped", "no guest email address in any event"
+            if tried:
+                message.detail += f"; the LIKE MAGIC profile: {tried}"
             return
         request = EmailRequest(
             key=f"{workflow.info().workflow_id}/{kind}",
             kind=f"journey_{kind}",
             to=state.guest_email,
+            language=state.guest_language,
             data={
                 "guest_name": state.guest_name,
                 "reservation_id": state.reservation_id,

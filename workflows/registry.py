@@ -16,6 +16,7 @@ from activities.config import ConfigActivities, ReactorConfig
 from activities.crm import CrmActivities
 from activities.email import EmailActivities
 from activities.event_log import EventLogActivities
+from activities.likemagic import LikeMagicActivities
 from activities.pms import PmsActivities
 from activities.roster import RosterActivities
 from activities.slack import SlackActivities
@@ -44,18 +45,25 @@ def _event_log_topics(config: ReactorConfig, topic: str) -> bool:
     return config.event_log_topics is None or topic in config.event_log_topics
 
 
+# What a guest-facing reaction asks when its event does not name the guest: the
+# reservation's journey (Temporal), then the guest's LIKE MAGIC profile.
+GUEST_LOOKUPS: tuple[Callable[[Settings, Client], Any], ...] = (
+    TemporalActivities,
+    LikeMagicActivities,
+)
+
 REACTIONS: list[Reaction] = [
     Reaction(
         "booking-confirmation",
         BookingConfirmation,
         topics=frozenset({Topic.RESERVATION_CREATED}),
-        activities=(EmailActivities,),
+        activities=GUEST_LOOKUPS + (EmailActivities,),
     ),
     Reaction(
         "welcome-email",
         WelcomeEmail,
         topics=frozenset({Topic.RESERVATION_CHECKED_IN}),
-        activities=(EmailActivities,),
+        activities=GUEST_LOOKUPS + (EmailActivities,),
     ),
     Reaction(
         "team-notice",
@@ -68,7 +76,7 @@ REACTIONS: list[Reaction] = [
         "support-alert",
         SupportAlert,
         topics=frozenset({Topic.MESSAGE_RECEIVED}),
-        activities=(SlackActivities, EmailActivities),
+        activities=GUEST_LOOKUPS + (SlackActivities, EmailActivities),
         requires=("slack_support", "support_email"),
     ),
     Reaction(
@@ -102,7 +110,7 @@ REACTIONS: list[Reaction] = [
         "guest-journey",
         JourneyDelivery,
         topics=frozenset(t for t in Topic if t.startswith("RESERVATION_")),
-        activities=(TemporalActivities, EmailActivities, PmsActivities),
+        activities=GUEST_LOOKUPS + (EmailActivities, PmsActivities),
         workflows=(GuestJourney,),
     ),
     Reaction(

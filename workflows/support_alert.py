@@ -8,7 +8,9 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from core.events import LikeMagicEvent
-from workflows.common import INTEGRATION_CALL, guest_name, shorten, text
+from core.guest import Guest
+from workflows.common import INTEGRATION_CALL, shorten, text
+from workflows.guest import find_guest, has_name
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
@@ -20,10 +22,10 @@ with workflow.unsafe.imports_passed_through():
 QUOTE_LIMIT = 280
 
 
-def alert_data(event: LikeMagicEvent) -> dict[str, str | None]:
+def alert_data(event: LikeMagicEvent, guest: Guest | None) -> dict[str, str | None]:
     words = text(event.context.get("text"))
     return {
-        "guest_name": guest_name(event.context),
+        "guest_name": guest.name if guest else None,
         "text": shorten(words, QUOTE_LIMIT) if words else None,
         "reservation_id": text(event.context.get("reservationId")),
         "conversation_id": text(event.context.get("conversationId")),
@@ -61,6 +63,9 @@ class SupportAlert:
     the reservation: a message to the support Slack channel and an email to
     SUPPORT_EMAIL (kind `support_alert`), both attempted concurrently.
 
+    Who is writing: the event's context, else the journey of the reservation it
+    names (``reservationId``), else the guest's LIKE MAGIC profile; unknown, the
+    alert still goes out ("A guest") and the outcome says what was tried.
     Either one not configured is skipped; both not configured skips the
     reaction. If either fails for good, the reaction fails after the other one
     was attempted. Nothing to compensate.
@@ -68,7 +73,8 @@ class SupportAlert:
 
     @workflow.run
     async def run(self, event: LikeMagicEvent) -> ReactionResult:
-        data = alert_data(event)
+        found = await find_guest(event, text(event.context.get("reservationId")), has_name)
+        data = alert_data(event, found.guest)
         email = EmailRequest(
             key=workflow.info().workflow_id, kind="support_alert", recipient="support", data=data
         )
@@ -90,6 +96,7 @@ class SupportAlert:
                 raise result
             elif isinstance(result, Delivery):
                 parts.append(f"{name}: {result.status} ({result.detail})")
+        parts.append(found.served_by() or found.why_not("guest name"))
         if failures:
             raise ApplicationError("; ".join(failures + parts), non_retryable=True)
         if all(isinstance(r, Delivery) and r.status == "skipped" for r in results):

@@ -5,29 +5,24 @@ from __future__ import annotations
 from temporalio import workflow
 
 from core.events import LikeMagicEvent
-from workflows.common import guest_name, recipient, send_guest_email, text
+from core.guest import Guest
+from workflows.common import send_guest_email, text
+from workflows.guest import find_guest
 from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.email import EmailRequest
 
 
-NO_RECIPIENT = (
-    "no recipient: the event has neither context.guestEmail nor context.primaryGuest.email"
-)
-
-
-def welcome_request(event: LikeMagicEvent, key: str) -> EmailRequest | None:
-    """The welcome email for a check-in event, or None when there is no one to send it to."""
-    to = recipient(event.context)
-    if to is None:
-        return None
+def welcome_request(event: LikeMagicEvent, guest: Guest, key: str) -> EmailRequest:
+    """The welcome email of a check-in to ``guest``."""
     return EmailRequest(
         key=key,
         kind="welcome",
-        to=to,
+        to=guest.email,
+        language=guest.language,
         data={
-            "guest_name": guest_name(event.context),
+            "guest_name": guest.name,
             "room_number": text(event.context.get("roomNumber")),
             "property_id": event.pms_property_id,
             "reservation_id": event.object_id,
@@ -37,17 +32,21 @@ def welcome_request(event: LikeMagicEvent, key: str) -> EmailRequest | None:
 
 @workflow.defn
 class WelcomeEmail:
-    """Sends the guest the `welcome` email on RESERVATION_CHECKED_IN.
+    """Sends the guest the `welcome` email on RESERVATION_CHECKED_IN, in the guest's
+    language.
 
-    Recipient: ``context.guestEmail`` or ``context.primaryGuest.email``; without one
-    the reaction ends as skipped. The send follows the integration failure policy
-    (retried on outages and rate limits, failed at once on a rejection). Nothing
-    to compensate: it is a single step.
+    The guest: the event's context if it names one, else the reservation's journey
+    (which holds the guest from its RESERVATION_CREATED), else the guest's LIKE
+    MAGIC profile (``userProfileId``); with none of them the reaction ends as
+    skipped, naming what was tried. The outcome names the source that served.
+    The lookups and the send follow the integration failure policy. Nothing to
+    compensate: the only change to the world is the email.
     """
 
     @workflow.run
     async def run(self, event: LikeMagicEvent) -> ReactionResult:
-        return await send_guest_email(
-            welcome_request(event, key=workflow.info().workflow_id),
-            NO_RECIPIENT,
-        )
+        found = await find_guest(event, event.object_id)
+        if found.guest is None:
+            return ReactionResult.skipped(found.why_not("recipient"))
+        request = welcome_request(event, found.guest, key=workflow.info().workflow_id)
+        return await send_guest_email(request, found.served_by())
