@@ -30,7 +30,8 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
 
 # The application: the packages and modules pyproject.toml names (the email templates
 # are package data of `activities`), and the README it declares as its readme.
-COPY README.md cli.py worker.py ./
+COPY README.md worker.py ./
+COPY cli ./cli
 COPY api ./api
 COPY core ./core
 COPY workflows ./workflows

@@ -1,0 +1,5 @@
+"""`python -m cli`: the `reactor` command."""
+
+from cli import main
+
+main()

