@@ -15,22 +15,15 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES
 from tests.clock import clock  # noqa: F401 - the day/night fixture, for every test module
 
-# A developer's shell or .env must not change what the tests see.
-for _name in (
-    "WEBHOOK_SECRET",
-    "SENDGRID_API_KEY",
-    "SENDGRID_HOST",
-    "EMAIL_FROM",
-    "EMAIL_OUTBOX_DIR",
-    "TEMPORAL_ADDRESS",
-    "TEMPORAL_NAMESPACE",
-    "TEMPORAL_API_KEY",
-    "REACTOR_TASK_QUEUE",
-    "REACTOR_ENV",
-):
+# A developer's shell must not change what the tests see: every variable reactor reads
+# (JOURNEY_QUIET_HOURS=00:00-23:59 in the shell changes nothing). Each test sets its own.
+for _name in {str(f.validation_alias) for f in Settings.model_fields.values()} | {
+    name for name in os.environ if name.startswith(("SENDGRID_TEMPLATE_", "TEMPORAL_"))
+}:
     os.environ.pop(_name, None)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events"
