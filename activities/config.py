@@ -22,6 +22,8 @@ INTEGRATION_VARIABLES = {
     "email": "SENDGRID_API_KEY or the outbox",
     "slack_operations": "SLACK_WEBHOOK_URL",
     "slack_support": "SLACK_SUPPORT_WEBHOOK_URL or SLACK_WEBHOOK_URL",
+    "teams_operations": "TEAMS_WEBHOOK_URL",
+    "teams_support": "TEAMS_SUPPORT_WEBHOOK_URL or TEAMS_WEBHOOK_URL",
     "support_email": "SUPPORT_EMAIL",
     "crm": "CRM_API_URL",
     "event_log": "EVENT_LOG_URL",
@@ -52,6 +54,8 @@ class ConfigActivities:
                 "email": True,  # without SendGrid, the outbox
                 "slack_operations": s.slack_webhook_url is not None,
                 "slack_support": (s.slack_support_webhook_url or s.slack_webhook_url) is not None,
+                "teams_operations": s.teams_webhook_url is not None,
+                "teams_support": (s.teams_support_webhook_url or s.teams_webhook_url) is not None,
                 "support_email": s.support_email is not None,
                 "crm": s.crm_api_url is not None,
                 "event_log": s.event_log_url is not None,

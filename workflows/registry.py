@@ -70,14 +70,14 @@ REACTIONS: list[Reaction] = [
         TeamNotice,
         topics=frozenset({Topic.TASK_COMPLETED}),
         activities=(SlackActivities, TemporalActivities),
-        requires=("slack_operations",),
+        requires=("slack_operations", "teams_operations"),
     ),
     Reaction(
         "support-alert",
         SupportAlert,
         topics=frozenset({Topic.MESSAGE_RECEIVED}),
         activities=GUEST_LOOKUPS + (SlackActivities, EmailActivities),
-        requires=("slack_support", "support_email"),
+        requires=("slack_support", "teams_support", "support_email"),
     ),
     Reaction(
         "crm-sync",
