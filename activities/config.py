@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.targets import read_targets
 from core.settings import Settings
 
 # Integration name -> the variable that configures it (for skip reasons).
@@ -35,11 +36,14 @@ class ReactorConfig(BaseModel):
     integrations: dict[str, bool] = {}
     # None: the activity log forwards every topic.
     event_log_topics: list[str] | None = None
+    # Forward target name -> its topic patterns (FORWARD_TARGETS; secrets stay out).
+    forward_targets: dict[str, list[str]] = {}
 
 
 class ConfigActivities:
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self._settings = settings
+        self._forward_targets = {t.name: t.topics for t in read_targets(settings.forward_targets)}
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.reactor_config]
@@ -61,4 +65,5 @@ class ConfigActivities:
                 "event_log": s.event_log_url is not None,
             },
             event_log_topics=s.event_log_topic_list(),
+            forward_targets=self._forward_targets,
         )

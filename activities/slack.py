@@ -23,6 +23,7 @@ from activities.policy import (
     raise_for_status,
     unreachable,
 )
+from activities.targets import FORWARD_PREFIX
 from activities.teams import TeamsChannels, TeamsNotice, notice_facts, text_card
 from core.links import workflow_url
 from core.logging import activity_fields
@@ -184,7 +185,13 @@ class SlackActivities:
 
     @activity.defn(name="alert_reaction_failed")
     async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
-        """Tell the operations channel that a reaction failed for good."""
+        """Tell the operations channel that a reaction failed for good; a forward
+        target's failures are told once per outage by the forwarding itself."""
+        if alert.reaction.startswith(FORWARD_PREFIX):
+            return Delivery.skipped(
+                "forward targets alert operations once per outage, not per event "
+                "(FORWARD_ALERT_AFTER_FAILURES)"
+            )
         link = workflow_url(self._ui, self._namespace, alert.workflow_id)
         text = mrkdwn(
             f"Reaction {alert.reaction} failed for event {alert.event_id} "
