@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from activities.targets import read_targets
 from tests.conftest import sample
 from tests.fakes import FakeService, Recorded, Reply
-from tests.helpers import by_name, running_reactor, unique
+from tests.helpers import by_name, record_history, running_reactor, unique
 from tests.integrations import integrations
 from workflows.registry import REACTIONS
 
@@ -56,8 +56,9 @@ def targets_file(tmp_path: Path, *targets: dict[str, Any]) -> Path:
     return path
 
 
-async def forward(temporal_env, tmp_path, events, path, **settings):
-    """Post the events to a reactor with only forwarding on; the router outcomes by event."""
+async def forward(temporal_env, tmp_path, events, path, record: str = "", **settings):
+    """Post the events to a reactor with only forwarding on; the router outcomes by event.
+    ``record``: keep the first event's router and forward histories under that name."""
     with integrations() as fakes:
         values = {
             **fakes.settings(),
@@ -70,6 +71,12 @@ async def forward(temporal_env, tmp_path, events, path, **settings):
             for event in events:
                 assert (await reactor.post(event)).json()["status"] == "accepted"
                 outcomes[event["id"]] = by_name(await reactor.routed(event["id"]))
+            if record:
+                first = outcomes[events[0]["id"]]
+                await record_history(f"router_{record}", reactor.router(events[0]["id"]))
+                [child] = [o.workflow_id for n, o in first.items() if n.startswith("forward-")]
+                handle = reactor.client.get_workflow_handle(child)
+                await record_history(f"forward_{record}", handle)
         return outcomes, [r.json()["text"] for r in fakes.slack_ops.succeeded()]
 
 
@@ -100,7 +107,7 @@ async def test_a_sample_stay_reaches_two_targets_as_their_topic_filters_say(temp
                 "headers": {"X-Tenant": "hotel-zurich"},
             },
         )
-        outcomes, alerts = await forward(temporal_env, tmp_path, stay, path)
+        outcomes, alerts = await forward(temporal_env, tmp_path, stay, path, record="signed")
 
     reservations = [e for e in stay if e["topic"].startswith("RESERVATION_")]
     crm_topics = ("PROFILE_UPDATED", "MESSAGE_RECEIVED")
@@ -151,7 +158,7 @@ async def test_a_target_answering_500_three_times_then_200_gets_the_event_again_
     with FakeService(Reply(200), verifier(whsec)) as flaky:
         flaky.fail_next(*[Reply(500, {"message": "internal error"})] * 3)
         path = targets_file(tmp_path, {"name": "flaky", "url": flaky.url, "secret": whsec})
-        outcomes, alerts = await forward(temporal_env, tmp_path, [event], path)
+        outcomes, alerts = await forward(temporal_env, tmp_path, [event], path, record="retried")
     assert [r.status for r in flaky.requests] == [500, 500, 500, 200]
     assert ids(flaky.requests) == [event["id"]] * 4
     # Each attempt is signed anew (its own timestamp), and verifies.
