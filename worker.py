@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.roster import check_roster
+from activities.targets import read_targets
 from core.logging import configure_logging, fields
 from core.process import exit_now
 from core.settings import Settings, load_settings, problems
@@ -107,13 +108,15 @@ async def run_worker(settings: Settings) -> None:
 
 def checked_settings() -> Settings:
     """The settings, with what workflows will use checked now: a time zone, quiet-hours
-    window or roster shift that would only fail inside a workflow stops the start."""
+    window, roster shift or forward target that would only fail inside a workflow
+    stops the start."""
     try:
         settings = load_settings()
     except ValidationError as err:
         raise ValueError(problems(err)) from None
     if "housekeeping" not in settings.disabled_reaction_names():
         check_roster(settings.housekeeping_roster)
+    read_targets(settings.forward_targets)
     return settings
 
 

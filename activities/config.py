@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.targets import read_targets
 from core.settings import Settings
 
 # Integration name -> the variable that configures it (for skip reasons).
@@ -22,6 +23,8 @@ INTEGRATION_VARIABLES = {
     "email": "SENDGRID_API_KEY or the outbox",
     "slack_operations": "SLACK_WEBHOOK_URL",
     "slack_support": "SLACK_SUPPORT_WEBHOOK_URL or SLACK_WEBHOOK_URL",
+    "teams_operations": "TEAMS_WEBHOOK_URL",
+    "teams_support": "TEAMS_SUPPORT_WEBHOOK_URL or TEAMS_WEBHOOK_URL",
     "support_email": "SUPPORT_EMAIL",
     "crm": "CRM_API_URL",
     "event_log": "EVENT_LOG_URL",
@@ -33,11 +36,14 @@ class ReactorConfig(BaseModel):
     integrations: dict[str, bool] = {}
     # None: the activity log forwards every topic.
     event_log_topics: list[str] | None = None
+    # Forward target name -> its topic patterns (FORWARD_TARGETS; secrets stay out).
+    forward_targets: dict[str, list[str]] = {}
 
 
 class ConfigActivities:
     def __init__(self, settings: Settings, client: Client | None = None) -> None:
         self._settings = settings
+        self._forward_targets = {t.name: t.topics for t in read_targets(settings.forward_targets)}
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.reactor_config]
@@ -52,9 +58,12 @@ class ConfigActivities:
                 "email": True,  # without SendGrid, the outbox
                 "slack_operations": s.slack_webhook_url is not None,
                 "slack_support": (s.slack_support_webhook_url or s.slack_webhook_url) is not None,
+                "teams_operations": s.teams_webhook_url is not None,
+                "teams_support": (s.teams_support_webhook_url or s.teams_webhook_url) is not None,
                 "support_email": s.support_email is not None,
                 "crm": s.crm_api_url is not None,
                 "event_log": s.event_log_url is not None,
             },
             event_log_topics=s.event_log_topic_list(),
+            forward_targets=self._forward_targets,
         )

@@ -1,4 +1,6 @@
-"""Slack: incoming webhooks for the operations channel and the support channel."""
+"""The chat channels: Slack incoming webhooks and Microsoft Teams cards, per channel
+(operations, support, supervisor), posted by one activity so that a workflow's calls
+stay the same whichever of the two is configured."""
 
 from __future__ import annotations
 
@@ -12,8 +14,17 @@ from slack_sdk.errors import SlackRequestError
 from slack_sdk.webhook import WebhookClient
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
-from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
+from activities.policy import (
+    INTEGRATION_REJECTED,
+    Delivery,
+    invalid_input,
+    raise_for_status,
+    unreachable,
+)
+from activities.targets import FORWARD_PREFIX
+from activities.teams import TeamsChannels, TeamsNotice, notice_facts, text_card
 from core.links import workflow_url
 from core.logging import activity_fields
 from core.settings import Settings
@@ -24,11 +35,14 @@ Channel = Literal["operations", "support", "supervisor"]
 
 
 class SlackMessage(BaseModel):
-    """A Block Kit message; ``text`` is the plain-text fallback (notifications, old clients)."""
+    """A message to a channel: for Slack, Block Kit ``blocks`` with ``text`` as the
+    plain-text fallback (both mrkdwn, escaped); for Teams, the ``card``'s plain facts
+    (without one, a card of ``text``)."""
 
     channel: Channel
     text: str
     blocks: list[dict[str, Any]] = []
+    card: TeamsNotice | None = None
 
 
 class FailureAlert(BaseModel):
@@ -83,6 +97,7 @@ class SlackActivities:
                 else None
             ),
         }
+        self._teams = TeamsChannels(settings)
         self._ui = settings.temporal_ui_url.rstrip("/")
         self._namespace = settings.temporal_namespace
 
@@ -91,20 +106,65 @@ class SlackActivities:
 
     @activity.defn(name="post_slack")
     async def post_slack(self, message: SlackMessage) -> Delivery:
-        """Post one message. 5xx, 429 and network errors are retryable; other 4xx
+        """Post one message to the channel in Slack and in Teams, where each is configured
+        (neither: ``skipped``). 5xx, 429 and network errors are retryable; other 4xx
         (invalid_payload, no_service, channel_is_archived) are final.
 
-        Incoming webhooks take no idempotency key: if Slack accepts a message and
-        the answer is lost, the retry posts it a second time.
+        Neither takes an idempotency key: if one accepts a message and the answer is
+        lost, the retry posts it a second time. What one attempt posted is kept in the
+        heartbeat details, so a retry after Teams failed does not post to Slack again.
         """
-        client = self._clients[message.channel]
-        if client is None:
+        details = activity.info().heartbeat_details
+        done = set(details[0]) if details and isinstance(details[0], list) else set()
+        return await self.deliver(message, done)
+
+    async def deliver(self, message: SlackMessage, done: set[str] | None = None) -> Delivery:
+        """Post to each configured service not in ``done``; raise the failure policy's
+        error if one failed (non-retryable only when every failure is)."""
+        done = set() if done is None else done
+        slack = self._clients[message.channel]
+        teams = self._teams.configured(message.channel)
+        if slack is None and not teams:
             variable = "SLACK_WEBHOOK_URL"
             if message.channel != "operations":
                 variable = f"SLACK_{message.channel.upper()}_WEBHOOK_URL or SLACK_WEBHOOK_URL"
-            return Delivery.skipped(f"Slack is not configured ({variable} is not set)")
+            if message.channel == "operations":
+                return Delivery.skipped(f"Slack is not configured ({variable} is not set)")
+            teams_variable = TeamsChannels.VARIABLES[message.channel]
+            return Delivery.skipped(
+                f"Slack is not configured ({variable} is not set), nor Teams ({teams_variable})"
+            )
         if not message.text.strip():
             invalid_input("Slack", "the message has no text")
+        services = [name for name, on in (("slack", slack), ("teams", teams)) if on]
+        failures: list[ApplicationError] = []
+        for service in services:
+            if service in done:
+                continue
+            try:
+                if service == "slack":
+                    await self._post_slack(message)
+                else:
+                    await self._teams.post(message.channel, message.card or text_card(message.text))
+            except ApplicationError as err:
+                failures.append(err)
+                continue
+            done.add(service)
+            if activity.in_activity():
+                activity.heartbeat(sorted(done))
+        if failures:
+            if len(failures) == 1:
+                raise failures[0]
+            raise ApplicationError(
+                "; ".join(str(f) for f in failures),
+                type=INTEGRATION_REJECTED if all(f.non_retryable for f in failures) else None,
+                non_retryable=all(f.non_retryable for f in failures),
+            )
+        return Delivery.sent("+".join(services), f"posted to the {message.channel} channel")
+
+    async def _post_slack(self, message: SlackMessage) -> None:
+        client = self._clients[message.channel]
+        assert client is not None
         try:
             # No previews: a link in a guest's words must not unfurl into the channel.
             response = await asyncio.to_thread(
@@ -122,11 +182,16 @@ class SlackActivities:
             "Slack", response.status_code, response.body, response.headers, action="the message"
         )
         log.info("slack message posted", extra=activity_fields(channel=message.channel))
-        return Delivery.sent("slack", f"posted to the {message.channel} channel")
 
     @activity.defn(name="alert_reaction_failed")
     async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
-        """Tell the operations channel that a reaction failed for good."""
+        """Tell the operations channel that a reaction failed for good; a forward
+        target's failures are told once per outage by the forwarding itself."""
+        if alert.reaction.startswith(FORWARD_PREFIX):
+            return Delivery.skipped(
+                "forward targets alert operations once per outage, not per event "
+                "(FORWARD_ALERT_AFTER_FAILURES)"
+            )
         link = workflow_url(self._ui, self._namespace, alert.workflow_id)
         text = mrkdwn(
             f"Reaction {alert.reaction} failed for event {alert.event_id} "
@@ -145,4 +210,13 @@ class SlackActivities:
                 ]
             ),
         ]
-        return await self.post_slack(SlackMessage(channel="operations", text=text, blocks=blocks))
+        card = TeamsNotice(
+            title=f"Reaction {alert.reaction} failed",
+            facts=notice_facts(
+                [("Event", alert.event_id), ("Topic", alert.topic), ("Error", alert.error)]
+            ),
+            workflow_id=alert.workflow_id,
+        )
+        return await self.post_slack(
+            SlackMessage(channel="operations", text=text, blocks=blocks, card=card)
+        )

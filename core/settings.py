@@ -88,6 +88,22 @@ class Settings(BaseSettings):
         None, validation_alias="SLACK_SUPPORT_WEBHOOK_URL"
     )
 
+    # Microsoft Teams: Workflows / incoming webhooks per channel (their URLs are secrets)
+    teams_webhook_url: SecretStr | None = Field(None, validation_alias="TEAMS_WEBHOOK_URL")
+    teams_support_webhook_url: SecretStr | None = Field(
+        None, validation_alias="TEAMS_SUPPORT_WEBHOOK_URL"
+    )
+    teams_supervisor_webhook_url: SecretStr | None = Field(
+        None, validation_alias="TEAMS_SUPERVISOR_WEBHOOK_URL"
+    )
+
+    # Signed forwarding to third parties (a YAML file of targets; unset: none)
+    forward_targets: Path | None = Field(None, validation_alias="FORWARD_TARGETS")
+    # Failed attempts in a row after which a target's outage is told to operations (once).
+    forward_alert_after_failures: int = Field(
+        5, validation_alias="FORWARD_ALERT_AFTER_FAILURES", ge=1
+    )
+
     # CRM and activity log
     crm_api_url: str | None = Field(None, validation_alias="CRM_API_URL")
     crm_api_token: SecretStr | None = Field(None, validation_alias="CRM_API_TOKEN")
@@ -196,6 +212,10 @@ class Settings(BaseSettings):
         "support_email",
         "email_templates_dir",
         "slack_supervisor_webhook_url",
+        "teams_webhook_url",
+        "teams_support_webhook_url",
+        "teams_supervisor_webhook_url",
+        "forward_targets",
         "pms_api_url",
         "pms_api_token",
         "likemagic_api_url",

@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,9 +39,14 @@ class Reply:
 
 
 class FakeService:
-    """Answers ``default`` unless replies were queued with ``fail_next``."""
+    """Answers ``default`` unless replies were queued with ``fail_next``. ``check``
+    judges each request body: a problem it names is answered 400 with that text."""
 
-    def __init__(self, default: Reply | None = None) -> None:
+    def __init__(
+        self,
+        default: Reply | None = None,
+        check: Callable[[bytes, dict[str, str]], str | None] | None = None,
+    ) -> None:
         self.default = default or Reply(202, None, {"X-Message-Id": "fake-message-id"})
         self.requests: list[Recorded] = []
         self._script: list[Reply] = []
@@ -51,8 +57,11 @@ class FakeService:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                problem = check(body, dict(self.headers)) if check else None
                 with service._lock:
                     reply = service._script.pop(0) if service._script else service.default
+                    if problem is not None and 200 <= reply.status < 300:
+                        reply = Reply(400, {"error": problem})
                     service.requests.append(
                         Recorded(
                             self.command,
@@ -101,6 +110,31 @@ class FakeService:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+ADAPTIVE_CARD_SCHEMA = "schema-1.4.json"
+
+
+def teams_card_problem(body: bytes, headers: dict[str, str]) -> str | None:
+    """What a Teams webhook would refuse in a message: not a ``message`` with one
+    Adaptive Card attachment, or a card that breaks the Adaptive Cards 1.4 schema."""
+    import importlib.resources
+
+    import jsonschema
+
+    try:
+        message = json.loads(body)
+        [attachment] = message["attachments"]
+    except (ValueError, KeyError, TypeError):
+        return "not a message with one attachment"
+    if message.get("type") != "message":
+        return "type must be message"
+    if attachment.get("contentType") != "application/vnd.microsoft.card.adaptive":
+        return "the attachment is not an Adaptive Card"
+    schema_file = importlib.resources.files("adaptive_cards") / "schemas" / ADAPTIVE_CARD_SCHEMA
+    schema = json.loads(schema_file.read_text())
+    errors = list(jsonschema.Draft6Validator(schema).iter_errors(attachment["content"]))
+    return "; ".join(e.message for e in errors) or None
 
 
 class _BusyServer(ThreadingHTTPServer):

@@ -7,7 +7,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes import FakeService, Reply
+from tests.fakes import FakeService, Reply, teams_card_problem
 
 SUPPORT_ADDRESS = "support@hotel.example"
 
@@ -19,6 +19,8 @@ class Integrations:
     slack_support: FakeService
     crm: FakeService
     event_log: FakeService
+    teams_ops: FakeService
+    teams_support: FakeService
 
     def settings(self, *without: str) -> dict[str, Any]:
         """Settings that configure every integration, less those named in ``without``."""
@@ -32,6 +34,7 @@ class Integrations:
             "crm": {"CRM_API_URL": f"{self.crm.url}/api", "CRM_API_TOKEN": "crm-token"},
             "event_log": {"EVENT_LOG_URL": f"{self.event_log.url}/events", "EVENT_LOG_TOKEN": "lt"},
         }
+        # Teams only where asked for (``teams()``): the other tests count Slack alone.
         merged: dict[str, Any] = {}
         for name, entries in values.items():
             if name not in without:
@@ -45,6 +48,15 @@ class Integrations:
             "slack_support": self.slack_support,
             "crm": self.crm,
             "event_log": self.event_log,
+            "teams_ops": self.teams_ops,
+            "teams_support": self.teams_support,
+        }
+
+    def teams(self) -> dict[str, Any]:
+        """Settings that point the Teams channels at their fakes."""
+        return {
+            "TEAMS_WEBHOOK_URL": f"{self.teams_ops.url}/workflows/ops?sig=secret-ops",
+            "TEAMS_SUPPORT_WEBHOOK_URL": f"{self.teams_support.url}/workflows/support",
         }
 
 
@@ -58,4 +70,6 @@ def integrations() -> Iterator[Integrations]:
             slack_support=stack.enter_context(FakeService(slack_ok)),
             crm=stack.enter_context(FakeService(Reply(200, {"updated": True}))),
             event_log=stack.enter_context(FakeService(Reply(202, {"stored": True}))),
+            teams_ops=stack.enter_context(FakeService(Reply(202), teams_card_problem)),
+            teams_support=stack.enter_context(FakeService(Reply(202), teams_card_problem)),
         )

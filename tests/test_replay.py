@@ -59,6 +59,10 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "housekeeping_escalated_waiting",
         "housekeeping_cancelled_mid_wait",
         "journey_guest_from_profile",
+        # A router whose plan forwards to a target, and the Forward executions.
+        "router_signed",
+        "forward_signed",
+        "forward_retried",
     } <= names
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import Delivery
     from activities.roster import Roster, RosterActivities, Staff
     from activities.slack import SlackActivities, SlackMessage, mrkdwn
+    from activities.teams import TeamsNotice, notice_facts
     from activities.temporal import HousekeepingInput, HousekeepingPolicy, TemporalActivities
     from core.temporal import HOUSEKEEPER
 
@@ -352,9 +354,11 @@ class HousekeepingAssignment:
                 self._record("urgent", "nobody on shift: assigned to who is on call")
                 return Roster(timezone=roster.timezone, staff=on_call)
             await self._tell_supervisors(
-                f"Urgent: {self._task_name()} came in while nobody is on shift or on call; "
-                f"reactor assigns it when the next shift begins at "
-                f"{in_zone(begins, roster.timezone).strftime('%H:%M')} ({roster.timezone})",
+                lambda escape: (
+                    f"Urgent: {escape(self._task_name())} came in while nobody is on shift "
+                    f"or on call; reactor assigns it when the next shift begins at "
+                    f"{in_zone(begins, roster.timezone).strftime('%H:%M')} ({roster.timezone})"
+                ),
                 "urgent escalated",
                 "urgent escalation failed",
             )
@@ -391,21 +395,32 @@ class HousekeepingAssignment:
     async def _escalate(self, sla: timedelta) -> None:
         state = self._state
         state.escalations += 1
-        who = mrkdwn(state.assignee.name) if state.assignee else "nobody"
+        who = state.assignee.name if state.assignee else "nobody"
         minutes = int(sla.total_seconds() // 60)
         await self._tell_supervisors(
-            f"SLA missed: {mrkdwn(self._task_name())} is not done after {minutes} min "
-            f"(assigned to {who}); reactor reassigns it if it is still open after "
-            f"another {minutes} min",
+            lambda escape: (
+                f"SLA missed: {escape(self._task_name())} is not done after {minutes} min "
+                f"(assigned to {escape(who)}); reactor reassigns it if it is still open after "
+                f"another {minutes} min"
+            ),
             "escalated",
             "escalation failed",
         )
 
-    async def _tell_supervisors(self, text: str, step: str, failed_step: str) -> None:
+    async def _tell_supervisors(
+        self, says: Callable[[Callable[[str], str]], str], step: str, failed_step: str
+    ) -> None:
+        """``says(escape)`` is the message with ``escape`` applied to the parts from
+        events: escaped for Slack, plain for Teams (whose card reads no Markdown)."""
+        card = TeamsNotice(
+            title=says(str),
+            facts=notice_facts([("Unit", self._state.unit), ("Task", self._state.task_id)]),
+            workflow_id=workflow.info().workflow_id,
+        )
         try:
             delivery = await workflow.execute_activity_method(
                 SlackActivities.post_slack,
-                SlackMessage(channel="supervisor", text=text),
+                SlackMessage(channel="supervisor", text=says(mrkdwn), card=card),
                 **INTEGRATION_CALL,
             )
             self._record(step, delivery.detail)
@@ -466,9 +481,25 @@ class HousekeepingAssignment:
                     line += f", please finish by {due.strftime('%H:%M')} UTC"
             else:
                 line = f"<@{staff.slack}> {name} is no longer yours ({reason}); no need to do it"
+            task = self._task_name()
+            if action == "assigned":
+                title = f"New task for {staff.name}: {task}"
+            else:
+                title = f"{task} is no longer for {staff.name} ({reason}); no need to do it"
+            card = TeamsNotice(
+                title=title,
+                facts=notice_facts(
+                    [
+                        ("Finish by", f"{due.strftime('%H:%M')} UTC" if due else None),
+                        ("Unit", state.unit),
+                        ("Task", state.task_id),
+                    ]
+                ),
+                workflow_id=workflow.info().workflow_id,
+            )
             delivery: Delivery = await workflow.execute_activity_method(
                 SlackActivities.post_slack,
-                SlackMessage(channel="operations", text=line),
+                SlackMessage(channel="operations", text=line, card=card),
                 **INTEGRATION_CALL,
             )
             if delivery.status == "sent" or not staff.email:
@@ -501,7 +532,11 @@ class HousekeepingAssignment:
         try:
             await workflow.execute_activity_method(
                 SlackActivities.post_slack,
-                SlackMessage(channel="operations", text=f":rotating_light: {mrkdwn(message)}"),
+                SlackMessage(
+                    channel="operations",
+                    text=f":rotating_light: {mrkdwn(message)}",
+                    card=TeamsNotice(title=message, workflow_id=workflow.info().workflow_id),
+                ),
                 **INTEGRATION_CALL,
             )
         except ActivityError as err:

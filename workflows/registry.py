@@ -15,17 +15,19 @@ from temporalio.client import Client
 from activities.config import ConfigActivities, ReactorConfig
 from activities.crm import CrmActivities
 from activities.email import EmailActivities
-from activities.event_log import EventLogActivities
+from activities.forward import ForwardActivities
 from activities.likemagic import LikeMagicActivities
 from activities.pms import PmsActivities
 from activities.roster import RosterActivities
 from activities.slack import SlackActivities
+from activities.targets import FORWARD_PREFIX, ForwardTarget
 from activities.temporal import TemporalActivities
 from core.events import Topic
 from core.settings import Settings
 from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
 from workflows.crm_sync import CrmSync
+from workflows.forward import Forward
 from workflows.guest_journey import GuestJourney, JourneyDelivery
 from workflows.housekeeping import HousekeepingAssignment
 from workflows.housekeeping_delivery import HousekeepingDelivery
@@ -35,6 +37,7 @@ from workflows.reaction import (
     Reaction,
     RoutePlan,
     skip_reason,
+    workflow_type,
 )
 from workflows.support_alert import SupportAlert
 from workflows.team_notice import TeamNotice
@@ -70,14 +73,14 @@ REACTIONS: list[Reaction] = [
         TeamNotice,
         topics=frozenset({Topic.TASK_COMPLETED}),
         activities=(SlackActivities, TemporalActivities),
-        requires=("slack_operations",),
+        requires=("slack_operations", "teams_operations"),
     ),
     Reaction(
         "support-alert",
         SupportAlert,
         topics=frozenset({Topic.MESSAGE_RECEIVED}),
         activities=GUEST_LOOKUPS + (SlackActivities, EmailActivities),
-        requires=("slack_support", "support_email"),
+        requires=("slack_support", "teams_support", "support_email"),
     ),
     Reaction(
         "crm-sync",
@@ -117,7 +120,7 @@ REACTIONS: list[Reaction] = [
         "activity-log",
         ActivityLog,
         topics=ALL_TOPICS,
-        activities=(EventLogActivities,),
+        activities=(ForwardActivities,),
         requires=("event_log",),
         applies=_event_log_topics,
     ),
@@ -131,18 +134,30 @@ def reactions_for(topic: str) -> list[Reaction]:
 
 def plan_for(topic: str, config: ReactorConfig) -> RoutePlan:
     """Which reactions to a topic start and which are skipped (with the reason), for
-    this configuration. Reactions whose ``applies`` says no are left out."""
-    return RoutePlan(
-        reactions=[
-            PlannedReaction(
-                reaction=reaction.name,
-                workflow_type=reaction.workflow_type,
-                skipped=skip_reason(reaction, config),
+    this configuration. Reactions whose ``applies`` says no are left out. After the
+    registry's come the forward targets whose topics match, in the file's order: each
+    a ``Forward`` execution named ``forward-<target>``."""
+    planned = [
+        PlannedReaction(
+            reaction=reaction.name,
+            workflow_type=reaction.workflow_type,
+            skipped=skip_reason(reaction, config),
+        )
+        for reaction in reactions_for(topic)
+        if reaction.applies is None or reaction.applies(config, topic)
+    ]
+    for name, topics in config.forward_targets.items():
+        reaction = FORWARD_PREFIX + name
+        if ForwardTarget.matches(topics, topic):
+            off = reaction in config.disabled_reactions
+            planned.append(
+                PlannedReaction(
+                    reaction=reaction,
+                    workflow_type=workflow_type(Forward),
+                    skipped="switched off by REACTOR_DISABLED_REACTIONS" if off else None,
+                )
             )
-            for reaction in reactions_for(topic)
-            if reaction.applies is None or reaction.applies(config, topic)
-        ]
-    )
+    return RoutePlan(reactions=planned)
 
 
 class RoutingActivities:
@@ -178,7 +193,7 @@ def workflow_classes() -> list[type]:
     """Every workflow a worker must run: the router and each reaction."""
     from workflows.router import EventRouter
 
-    classes: list[type] = [EventRouter]
+    classes: list[type] = [EventRouter, Forward]
     for reaction in REACTIONS:
         for workflow_class in (reaction.workflow, *reaction.workflows):
             if workflow_class not in classes:
@@ -188,7 +203,7 @@ def workflow_classes() -> list[type]:
 
 def build_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     """Build each activity class, once, and list its activities."""
-    factories = list(ROUTER_ACTIVITIES)
+    factories = [*ROUTER_ACTIVITIES, ForwardActivities]
     for reaction in REACTIONS:
         factories += [f for f in reaction.activities if f not in factories]
     methods: list[Callable[..., Any]] = []

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
     from activities.policy import Delivery
     from activities.slack import SlackActivities, SlackMessage, facts, mrkdwn, section
+    from activities.teams import TeamsNotice, notice_facts
 
 # How much of the guest's words an alert quotes.
 QUOTE_LIMIT = 280
@@ -35,32 +36,36 @@ def alert_data(event: LikeMagicEvent, guest: Guest | None) -> dict[str, str | No
     }
 
 
-def slack_alert(data: dict[str, str | None]) -> SlackMessage:
+def slack_alert(data: dict[str, str | None], workflow_id: str | None = None) -> SlackMessage:
     # The guest's name and words are theirs to choose: escaped, they stay text.
     who = mrkdwn(data["guest_name"] or "A guest")
     quote = mrkdwn(data["text"] or "(no text in the event)")
     where = f" ({mrkdwn(data['reservation_id'])})" if data["reservation_id"] else ""
+    shown = [
+        ("Reservation", data["reservation_id"]),
+        ("Channel", data["channel"]),
+        ("Conversation", data["conversation_id"]),
+        ("Property", data["property_id"]),
+    ]
+    # Teams: plain text runs, which Teams never reads as Markdown.
+    card = TeamsNotice(
+        title=f"{data['guest_name'] or 'A guest'} wrote",
+        quote=data["text"] or "(no text in the event)",
+        facts=notice_facts(shown),
+        workflow_id=workflow_id,
+    )
     return SlackMessage(
         channel="support",
         text=f"{who}{where} wrote: {quote}",
-        blocks=[
-            section(f":speech_balloon: *{who}* wrote{where}:\n>{quote}"),
-            facts(
-                [
-                    ("Reservation", data["reservation_id"]),
-                    ("Channel", data["channel"]),
-                    ("Conversation", data["conversation_id"]),
-                    ("Property", data["property_id"]),
-                ]
-            ),
-        ],
+        blocks=[section(f":speech_balloon: *{who}* wrote{where}:\n>{quote}"), facts(shown)],
+        card=card,
     )
 
 
 @workflow.defn
 class SupportAlert:
     """On MESSAGE_RECEIVED, alerts support with the guest's words (shortened) and
-    the reservation: a message to the support Slack channel and an email to
+    the reservation: a message to the support channel (Slack and/or Teams) and an email to
     SUPPORT_EMAIL (kind `support_alert`), both attempted concurrently.
 
     Who is writing: the event's context, else the journey of the reservation it
@@ -80,7 +85,9 @@ class SupportAlert:
         )
         results = await asyncio.gather(
             workflow.execute_activity_method(
-                SlackActivities.post_slack, slack_alert(data), **INTEGRATION_CALL
+                SlackActivities.post_slack,
+                slack_alert(data, workflow.info().workflow_id),
+                **INTEGRATION_CALL,
             ),
             workflow.execute_activity_method(EmailActivities.send_email, email, **INTEGRATION_CALL),
             return_exceptions=True,

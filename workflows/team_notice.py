@@ -12,6 +12,7 @@ from workflows.reaction import ReactionResult
 
 with workflow.unsafe.imports_passed_through():
     from activities.slack import SlackActivities, SlackMessage, facts, mrkdwn, section
+    from activities.teams import TeamsNotice, notice_facts
     from activities.temporal import AssignmentRecord, FindEvent, TemporalActivities
 
 
@@ -32,6 +33,7 @@ def notice(
     completed: LikeMagicEvent,
     created: LikeMagicEvent | None,
     assignment: AssignmentRecord | None = None,
+    workflow_id: str | None = None,
 ) -> SlackMessage:
     ctx = completed.context
     title = text(ctx.get("title")) or (text(created.context.get("title")) if created else None)
@@ -54,21 +56,22 @@ def notice(
     assigned = assignment.assignee_name or assignment.assignee_id if assignment else None
     if assigned and assignment and assignment.assignee_id != who:
         summary += f" (assigned to {assigned})"
-    blocks = [
-        section(f":white_check_mark: *{mrkdwn(name)}* is done"),
-        facts(
-            [
-                ("Unit", unit),
-                ("Done by", who),
-                ("Assigned to", assigned),
-                ("Took", took),
-                ("Type", task_type),
-                ("Property", completed.pms_property_id),
-                ("Task", completed.object_id),
-            ]
-        ),
+    shown: list[tuple[str, str | None]] = [
+        ("Unit", unit),
+        ("Done by", who),
+        ("Assigned to", assigned),
+        ("Took", took),
+        ("Type", task_type),
+        ("Property", completed.pms_property_id),
+        ("Task", completed.object_id),
     ]
-    return SlackMessage(channel="operations", text=mrkdwn(summary), blocks=blocks)
+    blocks = [section(f":white_check_mark: *{mrkdwn(name)}* is done"), facts(shown)]
+    card = TeamsNotice(
+        title=f"{name} is done",
+        facts=notice_facts(shown),
+        workflow_id=workflow_id,
+    )
+    return SlackMessage(channel="operations", text=mrkdwn(summary), blocks=blocks, card=card)
 
 
 @workflow.defn
@@ -96,6 +99,8 @@ class TeamNotice:
                 TemporalActivities.assignment_record, event.object_id, **INTEGRATION_CALL
             )
         delivery = await workflow.execute_activity_method(
-            SlackActivities.post_slack, notice(event, created, assignment), **INTEGRATION_CALL
+            SlackActivities.post_slack,
+            notice(event, created, assignment, workflow.info().workflow_id),
+            **INTEGRATION_CALL,
         )
         return result_of(delivery)
