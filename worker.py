@@ -107,11 +107,13 @@ async def run_worker(settings: Settings) -> None:
 
 def checked_settings() -> Settings:
     """The settings, with what workflows will use checked now: a time zone, quiet-hours
-    window or roster shift that would only fail inside a workflow stops the start."""
+    window or roster shift that would only fail inside a workflow stops the start; so
+    does a missing encryption key (guest data would reach Temporal in plain text)."""
     try:
         settings = load_settings()
     except ValidationError as err:
         raise ValueError(problems(err)) from None
+    settings.check_encryption_keys()
     if "housekeeping" not in settings.disabled_reaction_names():
         check_roster(settings.housekeeping_roster)
     return settings

@@ -67,6 +67,15 @@ class RenderedEmail(BaseModel):
     html: str
 
 
+def _personal_values(data: dict[str, Any]) -> list[str]:
+    """The guest's words and names an email's data holds (a provider may quote them)."""
+    return [
+        str(value)
+        for key, value in data.items()
+        if isinstance(value, str) and key.endswith(("name", "email", "phone", "text"))
+    ]
+
+
 def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
 
@@ -367,7 +376,12 @@ class EmailActivities:
         if refused is not None:
             # Raised outside the except block, so the error carries no HTTPError chain.
             raise_for_status(
-                "SendGrid", int(refused.status_code), refused.body, refused.headers, "the email"
+                "SendGrid",
+                int(refused.status_code),
+                refused.body,
+                refused.headers,
+                "the email",
+                personal=[to, *_personal_values(request.data)],
             )
             raise RuntimeError(f"SendGrid answered {refused.status_code}")
         message_id = response.headers.get("X-Message-Id", "") if response.headers else ""

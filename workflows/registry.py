@@ -22,6 +22,7 @@ from activities.roster import RosterActivities
 from activities.slack import SlackActivities
 from activities.temporal import TemporalActivities
 from core.events import Topic
+from core.logging import quiet_body_loggers
 from core.settings import Settings
 from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
@@ -188,6 +189,8 @@ def workflow_classes() -> list[type]:
 
 def build_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     """Build each activity class, once, and list its activities."""
+    # Their HTTP clients would log guest data at DEBUG (a worker in a test, or embedded).
+    quiet_body_loggers()
     factories = list(ROUTER_ACTIVITIES)
     for reaction in REACTIONS:
         factories += [f for f in reaction.activities if f not in factories]
