@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.message
 import email.utils
+import glob
 import logging
 import os
 import re
@@ -78,6 +79,13 @@ def _personal_values(data: dict[str, Any]) -> list[str]:
 
 def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
+
+
+def outbox_files(outbox: Path, workflow_id: str) -> list[Path]:
+    """The outbox emails a workflow wrote: keyed by its ID, or by `<its ID>/<kind>`."""
+    stem = _outbox_name(workflow_id).removesuffix(".eml")
+    found = [outbox / f"{stem}.eml", *outbox.glob(f"{glob.escape(stem)}__*.eml")]
+    return [path for path in found if path.is_file()]
 
 
 def local_day(value: Any, zone: str = "UTC") -> date | None:
