@@ -113,9 +113,9 @@ def checked_settings() -> Settings:
         settings = load_settings()
     except ValidationError as err:
         raise ValueError(problems(err)) from None
-    settings.check_encryption_keys()
     if "housekeeping" not in settings.disabled_reaction_names():
         check_roster(settings.housekeeping_roster)
+    settings.check_encryption_keys()
     return settings
 
 
