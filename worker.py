@@ -109,7 +109,8 @@ async def run_worker(settings: Settings) -> None:
 def checked_settings() -> Settings:
     """The settings, with what workflows will use checked now: a time zone, quiet-hours
     window, roster shift or forward target that would only fail inside a workflow
-    stops the start."""
+    stops the start; so does a missing encryption key (guest data would reach Temporal
+    in plain text)."""
     try:
         settings = load_settings()
     except ValidationError as err:
@@ -117,6 +118,7 @@ def checked_settings() -> Settings:
     if "housekeeping" not in settings.disabled_reaction_names():
         check_roster(settings.housekeeping_roster)
     read_targets(settings.forward_targets)
+    settings.check_encryption_keys()
     return settings
 
 

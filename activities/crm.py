@@ -56,7 +56,12 @@ class CrmActivities:
         except httpx.TransportError as err:  # connection errors and timeouts
             unreachable("CRM", err)
         raise_for_status(
-            "CRM", response.status_code, response.content, response.headers, "the profile update"
+            "CRM",
+            response.status_code,
+            response.content,
+            response.headers,
+            "the profile update",
+            personal=[str(v) for v in update.changes.values() if isinstance(v, str)],
         )
         log.info("crm profile updated", extra=activity_fields(event_id=update.event_id))
         return Delivery.sent("crm", f"updated {len(update.changes)} profile field(s)")

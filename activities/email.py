@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.message
 import email.utils
+import glob
 import logging
 import os
 import re
@@ -67,8 +68,24 @@ class RenderedEmail(BaseModel):
     html: str
 
 
+def _personal_values(data: dict[str, Any]) -> list[str]:
+    """The guest's words and names an email's data holds (a provider may quote them)."""
+    return [
+        str(value)
+        for key, value in data.items()
+        if isinstance(value, str) and key.endswith(("name", "email", "phone", "text"))
+    ]
+
+
 def _outbox_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "__", key) + ".eml"
+
+
+def outbox_files(outbox: Path, workflow_id: str) -> list[Path]:
+    """The outbox emails a workflow wrote: keyed by its ID, or by `<its ID>/<kind>`."""
+    stem = _outbox_name(workflow_id).removesuffix(".eml")
+    found = [outbox / f"{stem}.eml", *outbox.glob(f"{glob.escape(stem)}__*.eml")]
+    return [path for path in found if path.is_file()]
 
 
 def local_day(value: Any, zone: str = "UTC") -> date | None:
@@ -367,7 +384,12 @@ class EmailActivities:
         if refused is not None:
             # Raised outside the except block, so the error carries no HTTPError chain.
             raise_for_status(
-                "SendGrid", int(refused.status_code), refused.body, refused.headers, "the email"
+                "SendGrid",
+                int(refused.status_code),
+                refused.body,
+                refused.headers,
+                "the email",
+                personal=[to, *_personal_values(request.data)],
             )
             raise RuntimeError(f"SendGrid answered {refused.status_code}")
         message_id = response.headers.get("X-Message-Id", "") if response.headers else ""

@@ -4,6 +4,9 @@
   with ``Retry-After`` is retried after that delay.
 - Any other 4xx, and invalid input, raise ``IntegrationRejected``: not retried,
   the message names the provider, the status and the provider's own error text.
+- A provider's error text often quotes the request (the guest's address, name or
+  phone): email addresses and phone numbers in it, and the personal values the
+  caller names, are masked before it reaches an error, a log line or an alert.
 
 Workflows call integrations with ``INTEGRATION_RETRY_POLICY``: 1 s doubling to
 2 minutes between attempts, for at most ``INTEGRATION_SCHEDULE_TO_CLOSE`` (30
@@ -13,7 +16,8 @@ minutes) in all, each attempt bounded by ``INTEGRATION_START_TO_CLOSE``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
@@ -32,6 +36,12 @@ INTEGRATION_RETRY_POLICY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     non_retryable_error_types=[INTEGRATION_REJECTED],
 )
+
+EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Digits with separators; a phone number when it starts with + or holds 9 digits or more
+# (dates and short ids stay).
+PHONE_LIKE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
+MASK = "[redacted]"
 
 # Failure alerts must not hold up the router for long.
 ALERT_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
@@ -66,8 +76,30 @@ def http_client(
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
 
-def provider_error_text(body: bytes | str | None, limit: int = 500) -> str:
-    """The provider's own error text from a response body, shortened."""
+def redact(text: str, personal: Iterable[str | None] = ()) -> str:
+    """``text`` without email addresses, phone numbers and the ``personal`` values."""
+    values = {v.strip() for v in personal if v and len(v.strip()) >= 2}
+    for value in sorted(values, key=len, reverse=True):
+        text = re.sub(re.escape(value), MASK, text, flags=re.IGNORECASE)
+    text = EMAIL_ADDRESS.sub(MASK, text)
+
+    def phone(match: re.Match[str]) -> str:
+        number = match[0]
+        digits = sum(c.isdigit() for c in number)
+        return MASK if number.startswith("+") or digits >= 9 else number
+
+    return PHONE_LIKE.sub(phone, text)
+
+
+def provider_error_text(
+    body: bytes | str | None, limit: int = 500, personal: Iterable[str | None] = ()
+) -> str:
+    """The provider's own error text from a response body, shortened, with what could
+    be guest data masked (``redact``)."""
+    return redact(_error_text(body, limit), personal)
+
+
+def _error_text(body: bytes | str | None, limit: int) -> str:
     if not body:
         return ""
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
@@ -103,11 +135,13 @@ def raise_for_status(
     body: bytes | str | None,
     headers: Mapping[str, str] | None = None,
     action: str = "the request",
+    personal: Iterable[str | None] = (),
 ) -> None:
-    """Nothing for 2xx; otherwise the error the failure policy calls for."""
+    """Nothing for 2xx; otherwise the error the failure policy calls for. ``personal``:
+    values of the request the provider may quote back (masked in the error)."""
     if 200 <= status < 300:
         return
-    text = provider_error_text(body)
+    text = provider_error_text(body, personal=personal)
     if status in (429, 503):
         raise ApplicationError(
             f"{provider} {status} ({'rate limited' if status == 429 else 'unavailable'}): {text}",
@@ -124,7 +158,9 @@ def raise_for_status(
 
 def unreachable(provider: str, err: BaseException) -> NoReturn:
     """A connection error or timeout: retryable."""
-    raise ApplicationError(f"{provider} unreachable: {type(err).__name__}: {err}") from None
+    raise ApplicationError(
+        f"{provider} unreachable: {type(err).__name__}: {redact(str(err))}"
+    ) from None
 
 
 def invalid_input(provider: str, problem: str) -> NoReturn:

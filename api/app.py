@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import health, metrics, webhooks
+from api import codec, health, metrics, webhooks
 from api.errors import install_error_handlers
 from core.settings import Settings
 from core.temporal import FAST_FAIL_RETRY, connect
@@ -21,6 +21,8 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     Temporal is down, so a restart order between the two never matters.
     """
     settings.check_webhook_secret()
+    settings.check_encryption_keys()
+    settings.check_codec_token()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,4 +43,6 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(codec.router)
+    codec.add_cors(app, settings)
     return app

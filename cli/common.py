@@ -191,6 +191,8 @@ async def _connect(settings: Settings) -> Client:
         return await asyncio.wait_for(
             connect(settings, retry_config=FAST_FAIL_RETRY), CONNECT_TIMEOUT_SECONDS
         )
+    except ValueError as err:  # no usable encryption key
+        raise CommandError(str(err), 2) from None
     except (RuntimeError, TimeoutError, OSError) as err:
         reason = _connect_reason(err)
         raise CommandError(

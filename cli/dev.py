@@ -129,11 +129,21 @@ def dev(
     ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = 8233,
     data_dir: Annotated[Path, typer.Option(help="Where state, outbox and logs go.")] = Path("var"),
 ) -> None:
-    """Start everything on this machine: Temporal dev server, worker and API. Ctrl-C stops it."""
+    """Start everything on this machine: Temporal dev server, worker and API. Ctrl-C stops it.
+
+    Without REACTOR_ENCRYPTION_KEYS, a development key is created in this checkout's
+    var/ (every `reactor` command run here finds it); the UI decodes payloads through
+    the API's codec endpoint.
+    """
+    from core.codec import DEV_KEY_FILE, create_dev_key_file
     from core.temporal import dev_server_search_attribute_args
 
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
+    key_note = "REACTOR_ENCRYPTION_KEYS"
+    if settings.encryption_keys is None:
+        created = create_dev_key_file()
+        key_note = f"{DEV_KEY_FILE}" + ("   (created now)" if created else "")
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     generated = secret is None
     if generated:
@@ -167,6 +177,9 @@ def dev(
             "--log-level",
             "warn",
             "--ui-disable-news-fetch",
+            # The UI asks the API to decode payloads (the browser calls it: CORS).
+            "--ui-codec-endpoint",
+            f"http://127.0.0.1:{port}/codec",
             *dev_server_search_attribute_args(),
         ],
         stdout=server_log,
@@ -221,6 +234,7 @@ def dev(
                     f"  secret       {secret}"
                     + ("   (generated; set WEBHOOK_SECRET to choose)" if generated else ""),
                     f"  outbox       {settings.email_outbox_dir}/",
+                    f"  keys         {key_note}",
                     "",
                     "send a reservation and its check-in (the welcome email goes to its guest):",
                     *(

@@ -171,11 +171,15 @@ def status(
 # --- failed ------------------------------------------------------------------------------
 
 
-def _root_message(failure: Failure) -> str:
-    """The message our code raised, not those of the wrappers around it."""
-    while not failure.HasField("application_failure_info") and failure.HasField("cause"):
-        failure = failure.cause
-    return str(failure.message)
+async def _root_message(client: Client, failure: Failure) -> str:
+    """The message our code raised, not those of the wrappers around it (decrypted:
+    failure messages are encoded by the payload codec)."""
+    from temporalio.exceptions import ApplicationError
+
+    error: BaseException | None = await client.data_converter.decode_failure(failure)
+    while error is not None and not isinstance(error, ApplicationError) and error.__cause__:
+        error = error.__cause__
+    return str(error.message) if isinstance(error, ApplicationError) else str(error or "")
 
 
 async def _failure_message(client: Client, workflow_id: str, run_id: str | None) -> str:
@@ -186,7 +190,9 @@ async def _failure_message(client: Client, workflow_id: str, run_id: str | None)
         event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
     ):
         if event.HasField("workflow_execution_failed_event_attributes"):
-            return _root_message(event.workflow_execution_failed_event_attributes.failure)
+            return await _root_message(
+                client, event.workflow_execution_failed_event_attributes.failure
+            )
     return ""
 
 

@@ -55,7 +55,21 @@ class TextFormatter(logging.Formatter):
         return text
 
 
+# Client libraries that write whole request or response bodies (a guest's address,
+# name, message text) at DEBUG: kept at INFO whatever LOG_LEVEL says.
+BODY_LOGGERS = ("python_http_client", "slack_sdk", "httpcore", "hpack", "authlib")
+
+
+def quiet_body_loggers() -> None:
+    """Keep the libraries of BODY_LOGGERS from writing request bodies to the logs."""
+    for name in BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    quiet_body_loggers()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -13,6 +13,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from core.codec import DEV_KEY_FILE, Key, parse_keys, read_key_file
+
 SENDGRID_TEMPLATE_PREFIX = "SENDGRID_TEMPLATE_"
 
 # A time of day as settings write it: 00:00 to 23:59.
@@ -37,6 +39,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = Field(
         "production", validation_alias="REACTOR_ENV"
     )
+
+    # Guest data in Temporal: AES-256-GCM keys `id:base64` (the first encrypts), and the
+    # bearer token of the codec server (POST /codec/decode) that the Temporal UI uses.
+    encryption_keys: SecretStr | None = Field(None, validation_alias="REACTOR_ENCRYPTION_KEYS")
+    codec_token: SecretStr | None = Field(None, validation_alias="REACTOR_CODEC_TOKEN")
 
     # Webhook
     webhook_secret: SecretStr | None = Field(None, validation_alias="WEBHOOK_SECRET")
@@ -223,6 +230,8 @@ class Settings(BaseSettings):
         "likemagic_client_id",
         "likemagic_client_secret",
         "likemagic_scope",
+        "encryption_keys",
+        "codec_token",
         mode="before",
     )
     @classmethod
@@ -247,6 +256,13 @@ class Settings(BaseSettings):
     def _known_time_zones(cls, value: dict[str, str]) -> dict[str, str]:
         for property_id, zone in value.items():
             check_time_zone(zone, f"PROPERTY_TIMEZONES (property {property_id})")
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _usable_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
         return value
 
     @field_validator("journey_quiet_hours")
@@ -340,6 +356,41 @@ class Settings(BaseSettings):
                     "WEBHOOK_SECRET holds a weak secret (a placeholder, or shorter than 16 "
                     "characters); use the subscription's generated secret."
                 )
+
+    def encryption_key_ring(self, dev_key_file: Path = DEV_KEY_FILE) -> list[Key]:
+        """The keys of REACTOR_ENCRYPTION_KEYS, else those `reactor dev` created in this
+        checkout's var/ (empty: neither)."""
+        if self.encryption_keys is not None:
+            return parse_keys(self.encryption_keys.get_secret_value())
+        return read_key_file(dev_key_file) or []
+
+    def check_encryption_keys(self, dev_key_file: Path = DEV_KEY_FILE) -> None:
+        """Raise when the API or worker must not start: guest data would reach Temporal
+        unencrypted, or (outside development) encrypted with a development key."""
+        if self.encryption_keys is not None:
+            return
+        if self.environment != "development":
+            raise ValueError(
+                "REACTOR_ENCRYPTION_KEYS is not set: guest data would reach Temporal "
+                "unencrypted. Set it to `id:base64-of-32-random-bytes` (docs/deploy.md, "
+                '"Guest data"); every API, worker and CLI of this Temporal namespace needs it.'
+            )
+        if not self.encryption_key_ring(dev_key_file):
+            raise ValueError(
+                "REACTOR_ENCRYPTION_KEYS is not set and there is no development key "
+                f"({dev_key_file}): run `reactor dev` once, or set the variable."
+            )
+
+    def check_codec_token(self) -> None:
+        """Raise when the codec server's token is a placeholder outside development."""
+        if self.codec_token is None or self.environment == "development":
+            return
+        token = self.codec_token.get_secret_value()
+        if token.lower() in WEAK_SECRETS or len(token) < 16:
+            raise ValueError(
+                "REACTOR_CODEC_TOKEN is weak (a placeholder, or shorter than 16 characters): "
+                "anyone guessing it reads guest data; generate a long random one."
+            )
 
 
 def check_time_zone(zone: str, where: str) -> None:

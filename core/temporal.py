@@ -14,10 +14,10 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig, TLSConfig
 
+from core.codec import data_converter
 from core.events import LikeMagicEvent
 from core.settings import Settings
 
@@ -29,9 +29,13 @@ TOPIC = SearchAttributeKey.for_keyword("Topic")
 OBJECT_TYPE = SearchAttributeKey.for_keyword("ObjectType")
 OBJECT_ID = SearchAttributeKey.for_keyword("ObjectId")
 PMS_PROPERTY_ID = SearchAttributeKey.for_keyword("PmsPropertyId")
-# On long-running workflows: the reservation they belong to, the housekeeper assigned.
+# The reservation an execution belongs to (long-running workflows, and events whose
+# context names one, such as a guest's message), the housekeeper assigned, and the
+# guest profile an event names: what `reactor forget` finds a guest's executions by.
+# Ids only: never a name, an email or a message text.
 RESERVATION_ID = SearchAttributeKey.for_keyword("ReservationId")
 HOUSEKEEPER = SearchAttributeKey.for_keyword("Housekeeper")
+PROFILE_ID = SearchAttributeKey.for_keyword("ProfileId")
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     TOPIC,
     OBJECT_TYPE,
@@ -39,6 +43,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
     PMS_PROPERTY_ID,
     RESERVATION_ID,
     HOUSEKEEPER,
+    PROFILE_ID,
 )
 
 # For the webhook: a dead server must turn into a 503 in well under 5 s, while the
@@ -60,7 +65,22 @@ def event_search_attributes(event: LikeMagicEvent) -> TypedSearchAttributes:
         pairs.append(SearchAttributePair(OBJECT_ID, event.object_id))
     if event.pms_property_id:
         pairs.append(SearchAttributePair(PMS_PROPERTY_ID, event.pms_property_id))
+    reservation = context_id(event, "reservationId")
+    if reservation and reservation != event.object_id:
+        pairs.append(SearchAttributePair(RESERVATION_ID, reservation))
+    profile = context_id(event, "userProfileId")
+    if profile:
+        pairs.append(SearchAttributePair(PROFILE_ID, profile))
     return TypedSearchAttributes(pairs)
+
+
+def context_id(event: LikeMagicEvent, key: str) -> str | None:
+    """An id the event's context names (numbers as the platform sends some), else None."""
+    value = event.context.get(key)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    return text if text and len(text) <= 200 else None
 
 
 def dev_server_search_attribute_args() -> list[str]:
@@ -86,10 +106,17 @@ async def connect(
     retry_config: RetryConfig | None = None,
     runtime: Runtime | None = None,
 ) -> Client:
-    """A client with the pydantic data converter: API, worker, CLI and tests all use this.
+    """A client with the pydantic data converter and the payload codec (guest data is
+    encrypted before it reaches Temporal): API, worker, CLI and tests all use this.
 
     ``runtime`` carries telemetry (the worker's Prometheus metrics); None: the default.
     """
+    keys = settings.encryption_key_ring()
+    if not keys:
+        raise ValueError(
+            "no encryption key: set REACTOR_ENCRYPTION_KEYS, or run `reactor dev` once in "
+            "this checkout (it creates a development key in var/)"
+        )
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -97,7 +124,7 @@ async def connect(
             settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
         ),
         tls=_tls(settings),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(keys),
         retry_config=retry_config,
         lazy=lazy,
         runtime=runtime,

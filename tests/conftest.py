@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core.codec import data_converter, parse_keys
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES
 from tests.clock import clock  # noqa: F401 - the day/night fixture, for every test module
@@ -25,6 +25,16 @@ for _name in {str(f.validation_alias) for f in Settings.model_fields.values()} |
     name for name in os.environ if name.startswith(("SENDGRID_TEMPLATE_", "TEMPORAL_"))
 }:
     os.environ.pop(_name, None)
+
+# The tests' own keys (never a developer's var/dev-encryption-keys): every client, worker,
+# API and CLI of the tests encrypts with the first. Fixed, so that recorded encrypted
+# histories (tests/histories) keep decoding.
+TEST_ENCRYPTION_KEYS = (
+    "test2:cmVhY3Rvci10ZXN0cy1rZXktdHdvLTMyLWJ5dGVzISE=,"
+    "test1:cmVhY3Rvci10ZXN0cy1rZXktb25lLTMyLWJ5dGVzISE="
+)
+os.environ["REACTOR_ENCRYPTION_KEYS"] = TEST_ENCRYPTION_KEYS
+DATA_CONVERTER = data_converter(parse_keys(TEST_ENCRYPTION_KEYS))
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "events"
 
@@ -43,7 +53,7 @@ def sample(name: str) -> dict:
 async def start_dev_server() -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_extra_args=["--ui-disable-news-fetch"],
     )
@@ -68,7 +78,7 @@ async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: timers fire when a test skips time."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     )
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

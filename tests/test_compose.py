@@ -35,7 +35,7 @@ README = (ROOT / "README.md").read_text()
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 # Compose refuses to start without these.
-REQUIRED = {"WEBHOOK_SECRET", "POSTGRES_PASSWORD"}
+REQUIRED = {"WEBHOOK_SECRET", "POSTGRES_PASSWORD", "REACTOR_ENCRYPTION_KEYS"}
 # Where the stack means to differ from the app's own default.
 COMPOSE_DEFAULTS = {"TEMPORAL_ADDRESS": "temporal:7233"}
 # Paths of files inside the containers: they come with a mount, in an override file
@@ -562,3 +562,33 @@ def test_deploy_md_lists_the_search_attributes_temporal_cloud_needs():
     for key in SEARCH_ATTRIBUTES:
         assert f"--search-attribute {key.name}=Keyword" in DEPLOY, key.name
         assert f"`{key.name}`" in DEPLOY, key.name
+
+
+# --- guest data ----------------------------------------------------------------------------
+
+
+def test_every_reactor_service_encrypts_with_the_required_keys():
+    for name in REACTOR_SERVICES:
+        value = environment(name)["REACTOR_ENCRYPTION_KEYS"]
+        assert value.startswith("${REACTOR_ENCRYPTION_KEYS:?"), name
+
+
+def test_the_ui_decodes_through_the_apis_codec_server():
+    endpoint = compose_default("TEMPORAL_CODEC_ENDPOINT")
+    assert environment("temporal-ui")["TEMPORAL_CODEC_ENDPOINT"].startswith(
+        "${TEMPORAL_CODEC_ENDPOINT:-"
+    )
+    [(_, api_port, _)] = published("reactor-api")
+    assert endpoint == f"http://localhost:{api_port}/codec"
+    # The API answers CORS for the UI's origin: the URL people open the UI at.
+    [(_, ui_port, _)] = published("temporal-ui")
+    assert compose_default("TEMPORAL_UI_URL") == f"http://localhost:{ui_port}"
+    assert "TEMPORAL_UI_URL" in environment("reactor-api")
+    assert "REACTOR_CODEC_TOKEN" in environment("reactor-api")
+
+
+def test_the_ui_is_reachable_from_this_host_only_and_the_proxy_is_documented():
+    assert [ip for ip, _, _ in published("temporal-ui")] == ["127.0.0.1"]
+    section = DEPLOY.split("## The Temporal UI", 1)[1].split("\n## ", 1)[0]
+    for needed in ("basic_auth", "REACTOR_CODEC_TOKEN", "/codec", "OIDC", "ssh -L"):
+        assert needed in section, needed

@@ -15,9 +15,9 @@ import json
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import DATA_CONVERTER
 from tests.helpers import HISTORIES
 from worker import WORKFLOW_RUNNER
 from workflows import registry
@@ -38,7 +38,7 @@ async def test_recorded_history_replays(path):
     await Replayer(
         workflows=registry.workflow_classes(),
         workflow_runner=WORKFLOW_RUNNER,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
     ).replay_workflow(history)
 
 

@@ -42,6 +42,20 @@ STAY = [
 ROSTER = Path(__file__).resolve().parent.parent / "examples" / "housekeeping-roster.yaml"
 
 
+def stay_events(ahead: timedelta) -> dict[str, dict]:
+    """The events of the stay, ``ahead`` in time, with fresh ids; the objects
+    (reservations, the task) fresh too but shared within the stay, as on the platform:
+    each has one long-running workflow."""
+    suffix = uuid.uuid4().hex[:8]
+    events = {}
+    for name in STAY:
+        event = shifted(unique(sample(name)), ahead)
+        if event["objectType"] in ("RESERVATION", "TASK"):
+            event["objectId"] = f"{sample(name)['objectId']}-{suffix}"
+        events[name] = event
+    return events
+
+
 def quiet_until(at: datetime, quiet: str) -> datetime:
     """When a message due at ``at`` (UTC) goes out under the quiet hours ``quiet``."""
     if not quiet:
@@ -63,16 +77,8 @@ async def test_every_sample_event_has_exactly_its_effects(temporal_env, tmp_path
         person["shift"] = clock.shift(now, roster["timezone"])
     (tmp_path / "roster.yaml").write_text(yaml.safe_dump(roster, allow_unicode=True))
     quiet = clock.quiet_hours(now, "UTC")  # no PROPERTY_TIMEZONES: the property's zone is UTC
-    # Fresh ids; the objects (reservations, the task) fresh too but shared within the
-    # stay, as on the platform: each has one long-running workflow.
-    suffix = uuid.uuid4().hex[:8]
     ahead = weeks_ahead()
-    events = {}
-    for name in STAY:
-        event = shifted(unique(sample(name)), ahead)
-        if event["objectType"] in ("RESERVATION", "TASK"):
-            event["objectId"] = f"{sample(name)['objectId']}-{suffix}"
-        events[name] = event
+    events = stay_events(ahead)
     with integrations() as fakes:
         settings = {
             **fakes.settings(),

@@ -23,6 +23,7 @@ from activities.slack import SlackActivities
 from activities.targets import FORWARD_PREFIX, ForwardTarget
 from activities.temporal import TemporalActivities
 from core.events import Topic
+from core.logging import quiet_body_loggers
 from core.settings import Settings
 from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
@@ -203,6 +204,8 @@ def workflow_classes() -> list[type]:
 
 def build_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
     """Build each activity class, once, and list its activities."""
+    # Their HTTP clients would log guest data at DEBUG (a worker in a test, or embedded).
+    quiet_body_loggers()
     factories = [*ROUTER_ACTIVITIES, ForwardActivities]
     for reaction in REACTIONS:
         factories += [f for f in reaction.activities if f not in factories]
