@@ -59,6 +59,10 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "housekeeping_escalated_waiting",
         "housekeeping_cancelled_mid_wait",
         "journey_guest_from_profile",
+        "housekeeping_cancel_kept_a_manual_reassignment",
+        "housekeeping_lost_pms_answer_undone",
+        "housekeeping_failed_undo_reported",
+        "housekeeping_cancelled_through_temporal",
     } <= names
 
 
