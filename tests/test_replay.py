@@ -63,6 +63,7 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "housekeeping_lost_pms_answer_undone",
         "housekeeping_failed_undo_reported",
         "housekeeping_cancelled_through_temporal",
+        "housekeeping_reservation_from_update",
     } <= names
 
 

@@ -23,8 +23,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import Delivery
     from activities.roster import Roster, RosterActivities, Staff
     from activities.slack import SlackActivities, SlackMessage, mrkdwn
-    from activities.temporal import HousekeepingInput, HousekeepingPolicy, TemporalActivities
-    from core.temporal import HOUSEKEEPER
+    from activities.temporal import (
+        HousekeepingInput,
+        HousekeepingPolicy,
+        TemporalActivities,
+        linked_reservation,
+    )
+    from core.temporal import HOUSEKEEPER, RESERVATION_ID
 
 CANCELLED_STATUSES = frozenset({"CANCELLED", "CANCELED"})
 # workflow.patched id: before it, a task created when nobody was on shift was assigned
@@ -36,6 +41,9 @@ WAIT_FOR_SHIFT_PATCH = "wait-for-next-shift"
 UNDO_BEFORE_CALL_PATCH = "pms-undo-before-call"
 REPORT_UNDO_FAILURES_PATCH = "report-failed-undos"
 COMPENSATE_ON_CANCEL_PATCH = "compensate-on-workflow-cancel"
+# workflow.patched id: before it, only the event that started the assignment could set
+# its ReservationId search attribute.
+RESERVATION_FROM_ANY_EVENT_PATCH = "reservation-id-from-any-event"
 
 
 class Step(BaseModel):
@@ -62,6 +70,8 @@ class AssignmentState(BaseModel):
     title: str | None = None
     unit: str | None = None
     property_id: str | None = None
+    # The reservation the task links to, from any event that names it.
+    reservation_id: str | None = None
     assignee: Staff | None = None
     previous_assignees: list[str] = []
     deadline: datetime | None = None
@@ -217,6 +227,7 @@ class HousekeepingAssignment:
         if event.id in self._state.events_applied:
             return  # a redelivery changes nothing
         self._state.events_applied.append(event.id)
+        self._link_reservation(event)
         status = text(event.context.get("status"))
         if event.topic == Topic.TASK_CREATED and self._created is None:
             self._created = event
@@ -231,6 +242,20 @@ class HousekeepingAssignment:
     @workflow.query
     def state(self) -> AssignmentState:
         return self._state
+
+    def _link_reservation(self, event: LikeMagicEvent) -> None:
+        """Carry ReservationId from whichever event names the reservation (a
+        TASK_UPDATED may when the TASK_CREATED did not), so that the reservation's
+        cancellation finds this assignment."""
+        reservation = (
+            linked_reservation(event) if event.topic != Topic.RESERVATION_CANCELLED else None
+        )
+        if reservation is None:
+            return
+        carried = workflow.info().typed_search_attributes.get(RESERVATION_ID)
+        self._state.reservation_id = self._state.reservation_id or carried or reservation
+        if carried is None and workflow.patched(RESERVATION_FROM_ANY_EVENT_PATCH):
+            workflow.upsert_search_attributes([RESERVATION_ID.value_set(reservation)])
 
     # ----- the process
 
