@@ -64,6 +64,9 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "housekeeping_failed_undo_reported",
         "housekeeping_cancelled_through_temporal",
         "housekeeping_reservation_from_update",
+        "journey_send_tried_again",
+        "journey_send_dropped_while_retried",
+        "journey_send_failed_with_alert",
     } <= names
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
@@ -25,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
     from activities.likemagic import LikeMagicActivities
     from activities.pms import PmsActivities
+    from activities.policy import ALERT_SCHEDULE_TO_CLOSE, INTEGRATION_REJECTED
+    from activities.slack import SlackActivities, SlackMessage, mrkdwn
     from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
 
 Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
@@ -43,6 +46,14 @@ TERMINAL = frozenset({"cancelled", "no_show"})
 PATCH_PROFILE_LOOKUP = "journey-guest-from-profile"
 # A journey nobody tells about a checkout or a no-show ends this long after departure.
 EXPIRY_AFTER_DEPARTURE = timedelta(days=14)
+# workflow.patched id: before it, a send that failed for good (the integration policy's
+# 30 minutes) was marked failed at once, without an alert, and signals waited for it.
+SEND_RETRY_PATCH = "journey-send-retried-until-deadline"
+# After a failed send (the activity retried for 30 minutes), the journey tries again
+# this much later, as long as the message's deadline allows.
+RETRY_SEND_AFTER = timedelta(hours=1)
+REVIEW_REQUEST_DEADLINE = timedelta(days=7)  # after checkout
+CANCELLATION_DEADLINE = timedelta(hours=24)  # after the cancellation
 
 
 class Message(BaseModel):
@@ -51,6 +62,9 @@ class Message(BaseModel):
     due: Instant | None = None
     sent_at: Instant | None = None
     detail: str = ""
+    # Sends tried, and when the next try is due after a failed one.
+    attempts: int = 0
+    retry_at: Instant | None = None
 
 
 class JourneyState(BaseModel):
@@ -121,6 +135,30 @@ def nights(state: JourneyState, zone: str) -> int | None:
     return (in_zone(state.departure, zone).date() - in_zone(state.arrival, zone).date()).days
 
 
+def send_deadline(kind: Kind, state: JourneyState, now: datetime) -> datetime:
+    """Until when a failing message is worth trying again: a pre-arrival email until
+    arrival, a mid-stay email until departure, a review request for 7 days after
+    checkout, a cancellation confirmation for 24 hours."""
+    if kind == "pre_arrival":
+        return state.arrival or now
+    if kind == "mid_stay":
+        return state.departure or now
+    if kind == "review_request":
+        return (state.checked_out_at or state.departure or now) + REVIEW_REQUEST_DEADLINE
+    return (state.ended_at or now) + CANCELLATION_DEADLINE
+
+
+def failure_text(err: ActivityError) -> str:
+    """The innermost reason of an activity failure (a timeout's last error, say)."""
+    cause: BaseException | None = err.cause
+    text = str(err)
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            text = cause.message
+        cause = cause.__cause__
+    return text
+
+
 def desired_due(
     kind: Kind, state: JourneyState, policy: JourneyPolicy, now: datetime
 ) -> datetime | None | Literal["drop"]:
@@ -182,7 +220,11 @@ class GuestJourney:
     cancelled journey ends as soon as it is sent. Date changes move pending
     messages (an update without dates makes it ask the PMS, when PMS_API_URL is
     set); a sent message is never sent again. Sends follow the integration
-    failure policy; a rejected email is recorded as failed, and the journey goes on.
+    failure policy; a send that still fails is tried again an hour later until the
+    message's deadline (``send_deadline``), the stage re-checked before each try and
+    events applied while a send runs (a message no longer wanted stops its send); a
+    message that finally fails (or is rejected) is marked failed, operations are
+    alerted, and the journey goes on.
     The journey continues as new when the server suggests it or its history passes
     the policy's bound, carrying its state; signals are never lost in the switch.
     """
@@ -384,6 +426,8 @@ class GuestJourney:
             if wanted is None:
                 message.status, message.due = "pending", None
                 continue
+            if message.retry_at is not None:
+                wanted = max(wanted, message.retry_at)  # a failed send waits for its retry
             if kind in CONFIRMATIONS and workflow.patched(CONFIRMATIONS_PATCH):
                 message.status, message.due = "scheduled", wanted
             else:
@@ -426,6 +470,9 @@ class GuestJourney:
                 "departure": state.departure.isoformat() if state.departure else None,
             },
         )
+        if workflow.patched(SEND_RETRY_PATCH):
+            await self._deliver(kind, request, policy)
+            return
         try:
             delivery = await workflow.execute_activity_method(
                 EmailActivities.send_email, request, **INTEGRATION_CALL
@@ -437,6 +484,79 @@ class GuestJourney:
             return
         message.status = "sent" if delivery.status == "sent" else "skipped"
         message.detail = delivery.detail
+
+    async def _deliver(self, kind: Kind, request: EmailRequest, policy: JourneyPolicy) -> None:
+        """One try of a message. Signals are applied while it runs, and the send is
+        cancelled when they make the message unwanted (a cancellation arrives while a
+        pre-arrival email is being retried). A failed try is tried again later (the
+        main loop re-checks the stage first) until the message's deadline; then, or
+        when the provider rejects it, the message fails and operations are alerted."""
+        state = self._state
+        assert state is not None
+        message = state.messages[kind]
+        message.attempts += 1
+        sending = asyncio.ensure_future(
+            workflow.execute_activity_method(
+                EmailActivities.send_email, request, **INTEGRATION_CALL
+            )
+        )
+        while not sending.done():
+            await workflow.wait_condition(lambda: bool(self._pending) or sending.done())
+            while self._pending:
+                self._apply(self._pending.pop(0), policy)
+            unwanted = desired_due(kind, state, policy, workflow.now()) == "drop"
+            if unwanted and not sending.done():
+                sending.cancel()
+                try:
+                    await sending
+                except (ActivityError, asyncio.CancelledError):
+                    pass
+                message.status, message.due, message.retry_at = "dropped", None, None
+                message.detail = f"no longer wanted ({state.stage}) while it was being sent"
+                return
+        try:
+            delivery = sending.result()
+        except ActivityError as err:
+            await self._failed_try(kind, failure_text(err), policy, err)
+            return
+        message.status = "sent" if delivery.status == "sent" else "skipped"
+        message.detail, message.retry_at = delivery.detail, None
+
+    async def _failed_try(
+        self, kind: Kind, detail: str, policy: JourneyPolicy, err: ActivityError
+    ) -> None:
+        state = self._state
+        assert state is not None
+        message = state.messages[kind]
+        now = workflow.now()
+        retry = now + RETRY_SEND_AFTER
+        if kind not in CONFIRMATIONS:
+            zone = policy.timezone_of(state.property_id)
+            retry = after_quiet_hours(retry, zone, parse_quiet(policy.quiet_hours))
+        cause = err.cause
+        rejected = isinstance(cause, ApplicationError) and cause.type == INTEGRATION_REJECTED
+        if not rejected and retry < send_deadline(kind, state, now):
+            message.status, message.due, message.retry_at = "scheduled", retry, retry
+            message.detail = f"try {message.attempts} failed: {detail}"
+            return
+        message.status, message.retry_at = "failed", None
+        message.detail = (
+            detail if rejected else f"{detail} (gave up after {message.attempts} tries)"
+        )
+        try:
+            await workflow.execute_activity_method(
+                SlackActivities.post_slack,
+                SlackMessage(
+                    channel="operations",
+                    text=f":rotating_light: {mrkdwn(workflow.info().workflow_id)}: the {kind} "
+                    f"email failed for good: {mrkdwn(message.detail)}",
+                ),
+                start_to_close_timeout=INTEGRATION_CALL["start_to_close_timeout"],
+                schedule_to_close_timeout=ALERT_SCHEDULE_TO_CLOSE,
+                retry_policy=INTEGRATION_CALL["retry_policy"],
+            )
+        except ActivityError as alert_err:
+            message.detail += f"; the alert failed too: {failure_text(alert_err)}"
 
     # ----- the journey's end and length
 
