@@ -98,8 +98,8 @@ def linked_reservation(event: LikeMagicEvent) -> str | None:
 
 
 class JourneyPolicy(BaseModel):
-    """Configuration a guest journey runs with, fixed when it starts (and carried
-    across continue-as-new)."""
+    """Configuration a guest journey runs with: from the settings when it starts, and
+    read again from the current settings at each continue-as-new."""
 
     pre_arrival_days: int = 3
     pre_arrival_hour: int = 10
@@ -140,6 +140,7 @@ class TemporalActivities:
             self.cancel_reservation_assignments,
             self.deliver_reservation_event,
             self.journey_guest,
+            self.journey_policy,
         ]
 
     @activity.defn(name="find_event")
@@ -285,6 +286,12 @@ class TemporalActivities:
             max_history_events=s.journey_max_history_events,
             pms_configured=s.pms_api_url is not None,
         )
+
+    @activity.defn(name="journey_policy")
+    async def journey_policy(self) -> JourneyPolicy:
+        """The journey policy from this worker's settings: a running journey takes it
+        at its next continue-as-new (a local activity, so the choice is recorded)."""
+        return self._journey_policy()
 
     @activity.defn(name="deliver_reservation_event")
     async def deliver_reservation_event(self, event: LikeMagicEvent) -> Delivery:

@@ -24,7 +24,7 @@ from tests.helpers import (
     worker_for,
 )
 from tests.integrations import integrations
-from workflows.guest_journey import JourneyState
+from workflows.guest_journey import SCHEMA_VERSION, JourneyState, restore
 
 ZURICH = ZoneInfo("Europe/Zurich")
 SUBJECTS = {
@@ -648,3 +648,54 @@ async def test_a_message_failing_until_its_deadline_alerts_operations(skipping_e
     assert alert.startswith(f":rotating_light: journey-{j.reservation}: the pre_arrival email")
     assert "failed for good" in alert
     assert fakes.sendgrid.succeeded() == []
+
+
+# ----- a running journey picks up changed settings at its next continue-as-new
+
+
+async def test_a_running_journey_takes_changed_policy_at_continue_as_new(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env,
+            tmp_path,
+            fakes,
+            None,
+            JOURNEY_MAX_HISTORY_EVENTS="100",
+            worker_options={"max_cached_workflows": 0},
+        ) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            now = await j.now()
+            await j.post(j.created(now))
+            before = await j.state()
+            await j.settle()
+        # Deployed again with the pre-arrival hour changed from 10:00 to 11:00.
+        changed = reactor.settings.model_copy(update={"journey_pre_arrival_hour": 11})
+        async with worker_for(skipping_env.client, changed):
+            for i in range(60):
+                await j.handle.signal(
+                    "reservation_event",
+                    LikeMagicEvent.model_validate(
+                        j.event("RESERVATION_UPDATED", now + timedelta(seconds=i), note=str(i))
+                    ),
+                )
+            after = await j.until(
+                lambda s: s.runs >= 2 and len(s.events_applied) == 61, "a continued run"
+            )
+            await record_history("journey_policy_refreshed", j.handle)  # open
+
+    assert before.messages["pre_arrival"].due == local(arrival - timedelta(days=3), 10)
+    assert after.messages["pre_arrival"].due == local(arrival - timedelta(days=3), 11)
+    assert before.schema_version == after.schema_version == SCHEMA_VERSION
+
+
+def test_a_state_carried_from_before_schema_versions_is_upgraded():
+    carried = JourneyState(reservation_id="RES-1").model_dump(mode="json")
+    del carried["schema_version"]
+    for message in carried["messages"].values():
+        del message["attempts"], message["retry_at"]
+    state = restore(carried)
+    assert state.schema_version == SCHEMA_VERSION
+    assert state.messages["pre_arrival"].attempts == 0
+    with pytest.raises(RuntimeError, match="newer than this worker"):
+        restore({**carried, "schema_version": SCHEMA_VERSION + 1})

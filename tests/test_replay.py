@@ -67,6 +67,7 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "journey_send_tried_again",
         "journey_send_dropped_while_retried",
         "journey_send_failed_with_alert",
+        "journey_policy_refreshed",
     } <= names
 
 

@@ -54,6 +54,12 @@ SEND_RETRY_PATCH = "journey-send-retried-until-deadline"
 RETRY_SEND_AFTER = timedelta(hours=1)
 REVIEW_REQUEST_DEADLINE = timedelta(days=7)  # after checkout
 CANCELLATION_DEADLINE = timedelta(hours=24)  # after the cancellation
+# workflow.patched id: before it, a journey carried the policy it started with across
+# continue-as-new; after it, each new run takes the policy of the current settings.
+POLICY_REFRESH_PATCH = "journey-policy-refreshed-at-continue-as-new"
+# The shape of JourneyState carried across continue-as-new. 1: before versions were
+# kept (no field); 2: messages count their tries (attempts, retry_at).
+SCHEMA_VERSION = 2
 
 
 class Message(BaseModel):
@@ -71,6 +77,8 @@ class JourneyState(BaseModel):
     """What the `state` query returns, carried across continue-as-new."""
 
     reservation_id: str
+    # The state's shape (SCHEMA_VERSION); a state carried from an older run is upgraded.
+    schema_version: int = 1
     stage: Stage = "new"
     stage_as_of: Instant | None = None
     property_id: str | None = None
@@ -133,6 +141,22 @@ def nights(state: JourneyState, zone: str) -> int | None:
     if state.arrival is None or state.departure is None:
         return None
     return (in_zone(state.departure, zone).date() - in_zone(state.arrival, zone).date()).days
+
+
+def restore(carried: dict[str, object]) -> JourneyState:
+    """The state a previous run carried, upgraded to SCHEMA_VERSION. Versions 1 to 2
+    only add fields with defaults; a later change that renames or reshapes a field
+    converts it here, by the version the state says it has."""
+    state = JourneyState.model_validate(carried)
+    if state.schema_version > SCHEMA_VERSION:
+        # Not an ApplicationError: the workflow task fails and is retried (by a worker
+        # with newer code), the journey itself does not fail.
+        raise RuntimeError(
+            f"journey state version {state.schema_version} is newer than this worker's "
+            f"{SCHEMA_VERSION}: deploy the newer code"
+        )
+    state.schema_version = SCHEMA_VERSION
+    return state
 
 
 def send_deadline(kind: Kind, state: JourneyState, now: datetime) -> datetime:
@@ -226,7 +250,8 @@ class GuestJourney:
     message that finally fails (or is rejected) is marked failed, operations are
     alerted, and the journey goes on.
     The journey continues as new when the server suggests it or its history passes
-    the policy's bound, carrying its state; signals are never lost in the switch.
+    the policy's bound, carrying its state (with its schema version) and taking the
+    policy of the current settings; signals are never lost in the switch.
     """
 
     def __init__(self) -> None:
@@ -264,10 +289,12 @@ class GuestJourney:
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyState:
         if input.state is not None:
-            self._state = JourneyState.model_validate(input.state)
+            self._state = restore(input.state)
             self._state.runs += 1
         else:
-            self._state = JourneyState(reservation_id=input.reservation_id)
+            self._state = JourneyState(
+                reservation_id=input.reservation_id, schema_version=SCHEMA_VERSION
+            )
         state, policy = self._state, input.policy
         while True:
             while self._pending:
@@ -287,6 +314,10 @@ class GuestJourney:
             if self._should_continue_as_new(policy):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._pending:
+                    if workflow.patched(POLICY_REFRESH_PATCH):
+                        policy = await self._current_policy(policy)
+                        if self._pending:
+                            continue  # arrived meanwhile: apply them first
                     workflow.continue_as_new(
                         JourneyInput(
                             reservation_id=input.reservation_id,
@@ -576,6 +607,18 @@ class GuestJourney:
         if state.departure is None:
             return None
         return max(state.departure + EXPIRY_AFTER_DEPARTURE - now, timedelta(seconds=1))
+
+    async def _current_policy(self, policy: JourneyPolicy) -> JourneyPolicy:
+        """The policy of the current settings (a recorded local activity, so replay
+        sees the same); the one in force when the settings cannot be read."""
+        try:
+            current: JourneyPolicy = await workflow.execute_local_activity_method(
+                TemporalActivities.journey_policy,
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+        except ActivityError:
+            return policy
+        return current
 
     def _should_continue_as_new(self, policy: JourneyPolicy) -> bool:
         info = workflow.info()
