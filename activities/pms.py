@@ -74,11 +74,38 @@ class PmsActivities:
 
     @activity.defn(name="pms_unassign_task")
     async def pms_unassign_task(self, assignee: TaskAssignee) -> Delivery:
-        """DELETE the assignee (the undo of pms_assign_task); a 404 means already gone."""
+        """The undo of pms_assign_task, only while ``assignee.staff_id`` still holds the
+        task: GET ``<PMS_API_URL>/tasks/<id>/assignee`` first, then DELETE it.
+
+        Assumed PMS API (not documented): the GET answers ``{"staffId": ...}`` as the PUT
+        wrote it, 404 or an empty ``staffId`` when nobody holds the task. Anyone else
+        holding it (a supervisor's manual reassignment in the PMS, or an assignment PUT
+        that never arrived) is left as it is: ``skipped`` with the reason. A race between
+        the GET and the DELETE stays possible (the API offers no conditional DELETE).
+        """
         if self._http is None:
             return Delivery.skipped("PMS_API_URL is not set")
+        path = self._path(assignee.task_id)
         try:
-            response = await self._http.delete(self._path(assignee.task_id))
+            current = await self._http.get(path)
+        except httpx.TransportError as err:
+            unreachable("PMS", err)
+        holder: str | None = None
+        if current.status_code != 404:
+            raise_for_status(
+                "PMS", current.status_code, current.content, current.headers, "the lookup"
+            )
+            try:
+                answer = current.json()
+            except ValueError:
+                invalid_input("PMS", "the task's assignee is not JSON")
+            holder = answer.get("staffId") if isinstance(answer, dict) else None
+        if holder != assignee.staff_id:
+            return Delivery.skipped(
+                f"the PMS task is no longer assigned to {assignee.staff_id}: left as it is"
+            )
+        try:
+            response = await self._http.delete(path)
         except httpx.TransportError as err:
             unreachable("PMS", err)
         if response.status_code != 404:

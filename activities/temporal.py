@@ -3,6 +3,7 @@ visibility store (no second store), and delivering events to long-running workfl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -97,8 +98,8 @@ def linked_reservation(event: LikeMagicEvent) -> str | None:
 
 
 class JourneyPolicy(BaseModel):
-    """Configuration a guest journey runs with, fixed when it starts (and carried
-    across continue-as-new)."""
+    """Configuration a guest journey runs with: from the settings when it starts, and
+    read again from the current settings at each continue-as-new."""
 
     pre_arrival_days: int = 3
     pre_arrival_hour: int = 10
@@ -139,6 +140,7 @@ class TemporalActivities:
             self.cancel_reservation_assignments,
             self.deliver_reservation_event,
             self.journey_guest,
+            self.journey_policy,
         ]
 
     @activity.defn(name="find_event")
@@ -285,6 +287,12 @@ class TemporalActivities:
             pms_configured=s.pms_api_url is not None,
         )
 
+    @activity.defn(name="journey_policy")
+    async def journey_policy(self) -> JourneyPolicy:
+        """The journey policy from this worker's settings: a running journey takes it
+        at its next continue-as-new (a local activity, so the choice is recorded)."""
+        return self._journey_policy()
+
     @activity.defn(name="deliver_reservation_event")
     async def deliver_reservation_event(self, event: LikeMagicEvent) -> Delivery:
         """Hand a RESERVATION_* event to the reservation's ``journey-<id>`` workflow with
@@ -323,29 +331,46 @@ class TemporalActivities:
             raise
         return guest
 
+    # Visibility is eventually consistent: an assignment started, or linked to the
+    # reservation by a later event, moments before the cancellation may not be listed
+    # yet. The lookup is repeated after these pauses (seconds), within the activity.
+    RELOOK_AFTER: tuple[float, ...] = (2.0, 5.0)
+
     @activity.defn(name="cancel_reservation_assignments")
     async def cancel_reservation_assignments(self, event: LikeMagicEvent) -> Delivery:
         """Signal the cancellation of a reservation to every open housekeeping
-        assignment linked to it (found through the ReservationId search attribute)."""
+        assignment linked to it (found through the ReservationId search attribute).
+
+        The lookup runs again after short pauses (heartbeating meanwhile), so an
+        assignment that visibility did not list at first is reached too; each one is
+        signalled once per run, and a signal it has seen changes nothing.
+        """
         if not event.object_id:
             return Delivery.skipped("the event names no reservation (objectId)")
-        listing = self._client.list_workflows(
+        query = (
             f'WorkflowType = "{HOUSEKEEPING_WORKFLOW}" AND ExecutionStatus = "Running" '
             f'AND {RESERVATION_ID.name} = "{_safe(event.object_id)}"'
         )
-        signalled = []
+        signalled: list[str] = []
         try:
-            async for execution in listing:
-                if execution.status != WorkflowExecutionStatus.RUNNING:
-                    continue
-                handle = self._client.get_workflow_handle(execution.id)
-                try:
-                    await handle.signal("task_event", event)
-                except RPCError as err:
-                    if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: fine
-                        raise
-                    continue
-                signalled.append(execution.id)
+            for pause in (0.0, *self.RELOOK_AFTER):
+                if pause:
+                    activity.heartbeat(len(signalled))
+                    await asyncio.sleep(pause)
+                async for execution in self._client.list_workflows(query):
+                    if (
+                        execution.status != WorkflowExecutionStatus.RUNNING
+                        or execution.id in signalled
+                    ):
+                        continue
+                    handle = self._client.get_workflow_handle(execution.id)
+                    try:
+                        await handle.signal("task_event", event)
+                    except RPCError as err:
+                        if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: fine
+                            raise
+                        continue
+                    signalled.append(execution.id)
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise

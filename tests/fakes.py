@@ -39,8 +39,9 @@ class Reply:
 
 
 class FakeService:
-    """Answers ``default`` unless replies were queued with ``fail_next``. ``check``
-    judges each request body: a problem it names is answered 400 with that text."""
+    """Answers ``default`` unless replies were queued with ``fail_next``, or ``respond``
+    (method, path, body) answers the request itself. ``check`` judges each request body:
+    a problem it names is answered 400 with that text."""
 
     def __init__(
         self,
@@ -48,6 +49,7 @@ class FakeService:
         check: Callable[[bytes, dict[str, str]], str | None] | None = None,
     ) -> None:
         self.default = default or Reply(202, None, {"X-Message-Id": "fake-message-id"})
+        self.respond: Callable[[str, str, bytes], Reply | None] | None = None
         self.requests: list[Recorded] = []
         self._script: list[Reply] = []
         self._lock = threading.Lock()
@@ -59,7 +61,13 @@ class FakeService:
                 body = self.rfile.read(length) if length else b""
                 problem = check(body, dict(self.headers)) if check else None
                 with service._lock:
-                    reply = service._script.pop(0) if service._script else service.default
+                    scripted = service._script.pop(0) if service._script else None
+                    answered = None
+                    # A scripted 5xx stands for an answer lost after the change was made;
+                    # a scripted 4xx for a refusal, which changes nothing.
+                    if service.respond and (scripted is None or scripted.status >= 500):
+                        answered = service.respond(self.command, self.path, body)
+                    reply = scripted or answered or service.default
                     if problem is not None and 200 <= reply.status < 300:
                         reply = Reply(400, {"error": problem})
                     service.requests.append(
@@ -135,6 +143,35 @@ def teams_card_problem(body: bytes, headers: dict[str, str]) -> str | None:
     schema = json.loads(schema_file.read_text())
     errors = list(jsonschema.Draft6Validator(schema).iter_errors(attachment["content"]))
     return "; ".join(e.message for e in errors) or None
+
+
+class PmsTasks:
+    """Task assignees as a PMS keeps them, for ``FakeService.respond``: a PUT to
+    ``.../tasks/<id>/assignee`` sets it, a GET reads it (404 when nobody), a DELETE
+    clears it. A scripted 5xx answer still applies the change (an answer lost on the way
+    back). Other paths are left to the fake's default."""
+
+    def __init__(self) -> None:
+        self.assignees: dict[str, str] = {}
+        # Make every assignment PUT, then answer 500 as if the answer were lost.
+        self.lose_assignment_answers = False
+
+    def __call__(self, method: str, path: str, body: bytes) -> Reply | None:
+        parts = path.split("/")
+        if len(parts) < 3 or parts[-1] != "assignee" or parts[-3] != "tasks":
+            return None
+        task = urllib.parse.unquote(parts[-2])
+        if method == "PUT":
+            self.assignees[task] = json.loads(body)["staffId"]
+            if self.lose_assignment_answers:
+                return Reply(500, {"message": "gateway timeout"})
+        elif method == "DELETE":
+            self.assignees.pop(task, None)
+        elif task not in self.assignees:
+            return Reply(404, {"message": "nobody holds the task"})
+        else:
+            return Reply(200, {"staffId": self.assignees[task]})
+        return Reply(200, {"updated": True})
 
 
 class _BusyServer(ThreadingHTTPServer):

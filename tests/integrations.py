@@ -7,7 +7,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes import FakeService, Reply, teams_card_problem
+from tests.fakes import FakeService, PmsTasks, Reply, teams_card_problem
 
 SUPPORT_ADDRESS = "support@hotel.example"
 
@@ -21,6 +21,8 @@ class Integrations:
     event_log: FakeService
     teams_ops: FakeService
     teams_support: FakeService
+    # The PMS shares the CRM fake's server (PMS_API_URL=<crm>/pms): its task assignees.
+    pms_tasks: PmsTasks
 
     def settings(self, *without: str) -> dict[str, Any]:
         """Settings that configure every integration, less those named in ``without``."""
@@ -64,12 +66,15 @@ class Integrations:
 def integrations() -> Iterator[Integrations]:
     with ExitStack() as stack:
         slack_ok = Reply(200, "ok")
+        crm = stack.enter_context(FakeService(Reply(200, {"updated": True})))
+        crm.respond = pms_tasks = PmsTasks()
         yield Integrations(
             sendgrid=stack.enter_context(FakeService()),
             slack_ops=stack.enter_context(FakeService(slack_ok)),
             slack_support=stack.enter_context(FakeService(slack_ok)),
-            crm=stack.enter_context(FakeService(Reply(200, {"updated": True}))),
+            crm=crm,
             event_log=stack.enter_context(FakeService(Reply(202, {"stored": True}))),
             teams_ops=stack.enter_context(FakeService(Reply(202), teams_card_problem)),
             teams_support=stack.enter_context(FakeService(Reply(202), teams_card_problem)),
+            pms_tasks=pms_tasks,
         )

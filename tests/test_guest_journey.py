@@ -24,7 +24,7 @@ from tests.helpers import (
     worker_for,
 )
 from tests.integrations import integrations
-from workflows.guest_journey import JourneyState
+from workflows.guest_journey import SCHEMA_VERSION, JourneyState, restore
 
 ZURICH = ZoneInfo("Europe/Zurich")
 SUBJECTS = {
@@ -553,3 +553,149 @@ async def test_a_date_only_arrival_is_a_local_date_of_the_property(skipping_env,
     assert state.messages["pre_arrival"].due == pre_arrival_at
     assert near(sent.messages["pre_arrival"].sent_at, pre_arrival_at)
     assert j.journey_emails() == ["pre_arrival"]
+
+
+# ----- sends that fail: retried by the journey until the message's deadline
+
+OUTAGE = Reply(500, {"errors": [{"message": "outage"}]})
+
+
+async def pre_arrival_in_an_outage(env, reactor, fakes) -> tuple[Journey, datetime]:
+    """A journey whose pre-arrival email is being sent while SendGrid answers 500."""
+    arrival = await next_week(env)
+    j = Journey(env, reactor, fakes, arrival)
+    await j.post(j.created(await j.now()))
+    fakes.sendgrid.default = OUTAGE
+    due = local(arrival - timedelta(days=3), 10)
+    await j.skip_to(due + timedelta(minutes=1))
+    await j.until(lambda s: s.messages["pre_arrival"].attempts == 1, "being sent")
+    return j, due
+
+
+async def test_a_send_failing_through_an_outage_is_tried_again_and_goes_out(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None, JOURNEY_QUIET_HOURS="") as reactor:
+            j, due = await pre_arrival_in_an_outage(skipping_env, reactor, fakes)
+            await j.skip_to(due + timedelta(minutes=32))  # the activity's 30 minutes
+            waiting = await j.until(
+                lambda s: s.messages["pre_arrival"].retry_at is not None, "a retry scheduled"
+            )
+            fakes.sendgrid.default = Reply(202, None, {"X-Message-Id": "fake-message-id"})
+            retry_at = waiting.messages["pre_arrival"].retry_at
+            await j.skip_to(retry_at + timedelta(minutes=1))
+            sent = await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
+            await record_history("journey_send_tried_again", j.handle)  # open
+            await j.settle()
+
+    message = waiting.messages["pre_arrival"]
+    assert message.status == "scheduled" and "try 1 failed" in message.detail
+    # An hour after the activity gave up (within its 30 minutes of retries).
+    assert due + timedelta(hours=1) < retry_at
+    assert retry_at <= due + timedelta(minutes=32) + timedelta(hours=1)
+    assert sent.messages["pre_arrival"].attempts == 2
+    assert j.journey_emails() == ["pre_arrival"]
+
+
+async def test_a_cancellation_stops_a_pre_arrival_email_being_retried(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None, JOURNEY_QUIET_HOURS="") as reactor:
+            j, due = await pre_arrival_in_an_outage(skipping_env, reactor, fakes)
+            # Applied while the send is still being retried, which it stops.
+            await j.post(j.event("RESERVATION_CANCELLED", await j.now()))
+            dropped = await j.state()
+            fakes.sendgrid.default = Reply(202, None, {"X-Message-Id": "fake-message-id"})
+            result = await j.finished()
+            await record_history("journey_send_dropped_while_retried", j.handle)
+
+    pre_arrival = dropped.messages["pre_arrival"]
+    assert pre_arrival.status == "dropped"
+    assert "no longer wanted (cancelled)" in pre_arrival.detail
+    assert result.messages["cancellation"].status == "sent"
+    assert j.journey_emails() == ["cancellation"]
+
+
+async def test_a_message_failing_until_its_deadline_alerts_operations(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env,
+            tmp_path,
+            fakes,
+            None,
+            JOURNEY_QUIET_HOURS="",
+            SLACK_WEBHOOK_URL=f"{fakes.slack_ops.url}/services/ops",
+        ) as reactor:
+            now = await skipping_env.get_current_time()
+            arrival = now + timedelta(hours=2)  # the pre-arrival email is due at once
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            fakes.sendgrid.default = OUTAGE
+            await j.post(j.created(now))
+            await j.until(lambda s: s.messages["pre_arrival"].attempts == 1, "first try")
+            await j.skip_to(now + timedelta(minutes=32))
+            waiting = await j.until(
+                lambda s: s.messages["pre_arrival"].retry_at is not None, "a retry scheduled"
+            )
+            await j.skip_to(waiting.messages["pre_arrival"].retry_at + timedelta(minutes=32))
+            failed = await j.until(lambda s: s.messages["pre_arrival"].status == "failed", "failed")
+            await record_history("journey_send_failed_with_alert", j.handle)  # open
+            await j.settle()
+
+    message = failed.messages["pre_arrival"]
+    assert message.attempts == 2 and "gave up after 2 tries" in message.detail
+    # (The booking confirmation, a reaction of its own, fails and alerts as well.)
+    [alert] = [
+        r.json()["text"] for r in fakes.slack_ops.succeeded() if "journey-" in r.json()["text"]
+    ]
+    assert alert.startswith(f":rotating_light: journey-{j.reservation}: the pre_arrival email")
+    assert "failed for good" in alert
+    assert fakes.sendgrid.succeeded() == []
+
+
+# ----- a running journey picks up changed settings at its next continue-as-new
+
+
+async def test_a_running_journey_takes_changed_policy_at_continue_as_new(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(
+            skipping_env,
+            tmp_path,
+            fakes,
+            None,
+            JOURNEY_MAX_HISTORY_EVENTS="100",
+            worker_options={"max_cached_workflows": 0},
+        ) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            now = await j.now()
+            await j.post(j.created(now))
+            before = await j.state()
+            await j.settle()
+        # Deployed again with the pre-arrival hour changed from 10:00 to 11:00.
+        changed = reactor.settings.model_copy(update={"journey_pre_arrival_hour": 11})
+        async with worker_for(skipping_env.client, changed):
+            for i in range(60):
+                await j.handle.signal(
+                    "reservation_event",
+                    LikeMagicEvent.model_validate(
+                        j.event("RESERVATION_UPDATED", now + timedelta(seconds=i), note=str(i))
+                    ),
+                )
+            after = await j.until(
+                lambda s: s.runs >= 2 and len(s.events_applied) == 61, "a continued run"
+            )
+            await record_history("journey_policy_refreshed", j.handle)  # open
+
+    assert before.messages["pre_arrival"].due == local(arrival - timedelta(days=3), 10)
+    assert after.messages["pre_arrival"].due == local(arrival - timedelta(days=3), 11)
+    assert before.schema_version == after.schema_version == SCHEMA_VERSION
+
+
+def test_a_state_carried_from_before_schema_versions_is_upgraded():
+    carried = JourneyState(reservation_id="RES-1").model_dump(mode="json")
+    del carried["schema_version"]
+    for message in carried["messages"].values():
+        del message["attempts"], message["retry_at"]
+    state = restore(carried)
+    assert state.schema_version == SCHEMA_VERSION
+    assert state.messages["pre_arrival"].attempts == 0
+    with pytest.raises(RuntimeError, match="newer than this worker"):
+        restore({**carried, "schema_version": SCHEMA_VERSION + 1})

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import CancelledError
 
 from activities.roster import Roster, Staff
 from core.events import LikeMagicEvent
@@ -218,7 +219,8 @@ async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path,
     assert state.previous_assignees == ["hk-ana"]
     assert described.typed_search_attributes.get(HOUSEKEEPER) == "hk-bo"
     path = f"/pms/tasks/{created['objectId']}/assignee"
-    assert stay.pms() == [("PUT", path), ("DELETE", path), ("PUT", path)]
+    # The undo reads who holds the task in the PMS before it clears it.
+    assert stay.pms() == [("PUT", path), ("GET", path), ("DELETE", path), ("PUT", path)]
     # Both told: Ana that it is no longer hers, Bo (by Slack mention) that it is his.
     assert [m["subject"] for m in stay.emails_to("ana@hotel.example")] == [
         "New task for you: Departure cleaning room 412 (U-412)",
@@ -279,7 +281,7 @@ async def test_pms_rejecting_the_write_back_leaves_nothing_assigned(skipping_env
 
     message = failed.value.cause.message
     assert "failed at PMS write-back: PMS rejected the assignment: 409 task is locked" in message
-    assert "Undone: assignee hk-ana" in message
+    assert "Undone: assignee hk-ana." in message  # the refused PUT changed nothing
     assert state.assignee is None
     assert described.typed_search_attributes.get(HOUSEKEEPER) is None
     assert stay.emails_to("ana@hotel.example") == []  # never told
@@ -303,7 +305,7 @@ async def test_notification_failing_for_good_undoes_the_assignment(skipping_env,
     message = failed.value.cause.message
     assert "failed at notify: SendGrid rejected the email: 400 invalid to address" in message
     path = f"/pms/tasks/{created['objectId']}/assignee"
-    assert stay.pms() == [("PUT", path), ("DELETE", path)]
+    assert stay.pms() == [("PUT", path), ("GET", path), ("DELETE", path)]
     assert described.typed_search_attributes.get(HOUSEKEEPER) is None
 
 
@@ -324,7 +326,116 @@ async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env,
     assert result.status == "cancelled"
     assert result.assignee is None
     path = f"/pms/tasks/{created['objectId']}/assignee"
-    assert stay.pms() == [("PUT", path), ("DELETE", path)]
+    assert stay.pms() == [("PUT", path), ("GET", path), ("DELETE", path)]
+    assert fakes.pms_tasks.assignees == {}
+    subjects = [m["subject"] for m in stay.emails_to("ana@hotel.example")]
+    assert subjects[-1] == "No longer yours: Departure cleaning room 412 (U-412)"
+
+
+async def test_a_supervisors_reassignment_in_the_pms_is_not_undone(skipping_env, tmp_path, clock):
+    created, _, cancelled = task_events()
+    task = created["objectId"]
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.created(created, clock)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            fakes.pms_tasks.assignees[task] = "hk-supervisor-pick"  # changed by hand
+            await stay.post(cancelled)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await record_history("housekeeping_cancel_kept_a_manual_reassignment", stay.handle)
+            await stay.settle()
+
+    path = f"/pms/tasks/{task}/assignee"
+    assert stay.pms() == [("PUT", path), ("GET", path)]  # no DELETE
+    assert fakes.pms_tasks.assignees[task] == "hk-supervisor-pick"
+    [kept] = [h for h in result.history if h.step == "nothing to undo"]
+    assert "no longer assigned to hk-ana" in kept.detail
+    assert result.status == "cancelled" and result.undo_failures == []
+
+
+async def test_an_assignment_whose_pms_answer_was_lost_is_undone(skipping_env, tmp_path, clock):
+    created, _, _ = task_events()
+    task = created["objectId"]
+    with integrations() as fakes:
+        fakes.pms_tasks.lose_assignment_answers = True
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.created(created, clock)
+            await stay.until(lambda s: s.status == "assigning", "assigning")
+            # The PMS took the PUT every time; the retries give up after 30 minutes.
+            await stay.skip(timedelta(minutes=31))
+            await stay.until(lambda s: s.status == "failed", "failed")
+            with skipping_env.auto_time_skipping_disabled():
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await stay.handle.result()
+            await record_history("housekeeping_lost_pms_answer_undone", stay.handle)
+            await stay.settle()
+
+    message = failed.value.cause.message
+    assert "failed at PMS write-back: PMS error 500" in message
+    assert "Undone: PMS assignment to hk-ana, assignee hk-ana." in message
+    assert stay.pms()[-2:] == [
+        ("GET", f"/pms/tasks/{task}/assignee"),
+        ("DELETE", f"/pms/tasks/{task}/assignee"),
+    ]
+    assert task not in fakes.pms_tasks.assignees
+
+
+async def test_a_failed_undo_on_cancellation_is_recorded_and_alerted(skipping_env, tmp_path, clock):
+    created, _, cancelled = task_events()
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.created(created, clock)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            # The PMS still names Ana, then refuses to clear the task.
+            fakes.crm.fail_next(
+                Reply(200, {"staffId": "hk-ana"}), Reply(403, {"message": "task is locked"})
+            )
+            await stay.post(cancelled)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await record_history("housekeeping_failed_undo_reported", stay.handle)
+            await stay.settle()
+
+    assert result.status == "cancelled"
+    assert result.undo_failures == [
+        "PMS assignment to hk-ana: PMS rejected the unassignment: 403 task is locked"
+    ]
+    [alert] = [line for line in stay.slack_lines(fakes.slack_ops) if "rotating_light" in line]
+    assert f"housekeeping for task {created['objectId']}" in alert
+    assert "could not undo PMS assignment to hk-ana" in alert
+    # The other undos still ran: Ana was told.
+    subjects = [m["subject"] for m in stay.emails_to("ana@hotel.example")]
+    assert subjects[-1] == "No longer yours: Departure cleaning room 412 (U-412)"
+
+
+async def test_cancelled_through_temporal_undoes_the_assignment(skipping_env, tmp_path, clock):
+    created, _, _ = task_events()
+    task = created["objectId"]
+    with integrations() as fakes:
+        async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.created(created, clock)
+            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.handle.cancel()
+            with skipping_env.auto_time_skipping_disabled():
+                with pytest.raises(WorkflowFailureError) as failed:
+                    await stay.handle.result()
+            described = await stay.handle.describe()
+            state = await stay.state()
+            await record_history("housekeeping_cancelled_through_temporal", stay.handle)
+            await stay.settle()
+
+    assert isinstance(failed.value.cause, CancelledError)
+    assert described.status == WorkflowExecutionStatus.CANCELED
+    assert described.typed_search_attributes.get(HOUSEKEEPER) is None
+    path = f"/pms/tasks/{task}/assignee"
+    assert stay.pms() == [("PUT", path), ("GET", path), ("DELETE", path)]
+    assert task not in fakes.pms_tasks.assignees
+    assert state.status == "cancelled" and state.assignee is None
     subjects = [m["subject"] for m in stay.emails_to("ana@hotel.example")]
     assert subjects[-1] == "No longer yours: Departure cleaning room 412 (U-412)"
 

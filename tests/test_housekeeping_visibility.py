@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from core.temporal import RESERVATION_ID
 from tests.conftest import sample
-from tests.helpers import running_reactor, unique
+from tests.helpers import record_history, running_reactor, unique
 from tests.integrations import integrations
 from workflows.housekeeping import AssignmentState
 
@@ -82,3 +83,47 @@ async def test_open_assignments_steer_the_choice_and_cancellation_reaches_them(
     assert all(r.assignee is None for r in results)
     told = [r.json()["subject"] for r in fakes.sendgrid.requests]
     assert told.count("No longer yours: Departure cleaning room 412 (U-412)") == 2
+
+
+async def test_a_reservation_named_only_by_a_later_update_is_still_cancelled(
+    temporal_env, tmp_path
+):
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    reservation = f"RES-{uuid.uuid4().hex[:8]}"
+    created = unique(sample("task_created"))
+    created["context"] = {k: v for k, v in created["context"].items() if k != "links"}
+    update = unique(
+        sample("task_completed"),
+        objectId=created["objectId"],
+        topic="TASK_UPDATED",
+        context={"status": "OPEN", "links": {"pmsDepartingReservationId": reservation}},
+    )
+    with integrations() as fakes:
+        async with running_reactor(
+            temporal_env.client, tmp_path, HOUSEKEEPING_ROSTER=str(roster), **fakes.settings()
+        ) as reactor:
+            await reactor.post(created)
+            await assigned(reactor.client, created)
+            handle = reactor.client.get_workflow_handle(
+                f"housekeeping-{created['objectId']}", result_type=AssignmentState
+            )
+            await reactor.post(update)
+            for _ in range(200):
+                state = await handle.query("state", result_type=AssignmentState)
+                if update["id"] in state.events_applied:
+                    break
+                await asyncio.sleep(0.05)
+            # At once: visibility may not list the new ReservationId yet.
+            cancel = unique(sample("reservation_cancelled"), objectId=reservation)
+            await reactor.post(cancel)
+            outcome = (await reactor.routed(cancel["id"])).reactions
+            result = await handle.result()
+            described = await handle.describe()
+            await record_history("housekeeping_reservation_from_update", handle)
+
+    assert state.reservation_id == reservation
+    assert described.typed_search_attributes.get(RESERVATION_ID) == reservation
+    [housekeeping] = [o for o in outcome if o.reaction == "housekeeping"]
+    assert housekeeping.status == "done"
+    assert result.status == "cancelled" and result.assignee is None

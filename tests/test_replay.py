@@ -63,6 +63,15 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "router_signed",
         "forward_signed",
         "forward_retried",
+        "housekeeping_cancel_kept_a_manual_reassignment",
+        "housekeeping_lost_pms_answer_undone",
+        "housekeeping_failed_undo_reported",
+        "housekeeping_cancelled_through_temporal",
+        "housekeeping_reservation_from_update",
+        "journey_send_tried_again",
+        "journey_send_dropped_while_retried",
+        "journey_send_failed_with_alert",
+        "journey_policy_refreshed",
     } <= names
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
@@ -25,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.email import EmailActivities, EmailRequest
     from activities.likemagic import LikeMagicActivities
     from activities.pms import PmsActivities
+    from activities.policy import ALERT_SCHEDULE_TO_CLOSE, INTEGRATION_REJECTED
+    from activities.slack import SlackActivities, SlackMessage, mrkdwn
     from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
 
 Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
@@ -43,6 +46,20 @@ TERMINAL = frozenset({"cancelled", "no_show"})
 PATCH_PROFILE_LOOKUP = "journey-guest-from-profile"
 # A journey nobody tells about a checkout or a no-show ends this long after departure.
 EXPIRY_AFTER_DEPARTURE = timedelta(days=14)
+# workflow.patched id: before it, a send that failed for good (the integration policy's
+# 30 minutes) was marked failed at once, without an alert, and signals waited for it.
+SEND_RETRY_PATCH = "journey-send-retried-until-deadline"
+# After a failed send (the activity retried for 30 minutes), the journey tries again
+# this much later, as long as the message's deadline allows.
+RETRY_SEND_AFTER = timedelta(hours=1)
+REVIEW_REQUEST_DEADLINE = timedelta(days=7)  # after checkout
+CANCELLATION_DEADLINE = timedelta(hours=24)  # after the cancellation
+# workflow.patched id: before it, a journey carried the policy it started with across
+# continue-as-new; after it, each new run takes the policy of the current settings.
+POLICY_REFRESH_PATCH = "journey-policy-refreshed-at-continue-as-new"
+# The shape of JourneyState carried across continue-as-new. 1: before versions were
+# kept (no field); 2: messages count their tries (attempts, retry_at).
+SCHEMA_VERSION = 2
 
 
 class Message(BaseModel):
@@ -51,12 +68,17 @@ class Message(BaseModel):
     due: Instant | None = None
     sent_at: Instant | None = None
     detail: str = ""
+    # Sends tried, and when the next try is due after a failed one.
+    attempts: int = 0
+    retry_at: Instant | None = None
 
 
 class JourneyState(BaseModel):
     """What the `state` query returns, carried across continue-as-new."""
 
     reservation_id: str
+    # The state's shape (SCHEMA_VERSION); a state carried from an older run is upgraded.
+    schema_version: int = 1
     stage: Stage = "new"
     stage_as_of: Instant | None = None
     property_id: str | None = None
@@ -121,6 +143,46 @@ def nights(state: JourneyState, zone: str) -> int | None:
     return (in_zone(state.departure, zone).date() - in_zone(state.arrival, zone).date()).days
 
 
+def restore(carried: dict[str, object]) -> JourneyState:
+    """The state a previous run carried, upgraded to SCHEMA_VERSION. Versions 1 to 2
+    only add fields with defaults; a later change that renames or reshapes a field
+    converts it here, by the version the state says it has."""
+    state = JourneyState.model_validate(carried)
+    if state.schema_version > SCHEMA_VERSION:
+        # Not an ApplicationError: the workflow task fails and is retried (by a worker
+        # with newer code), the journey itself does not fail.
+        raise RuntimeError(
+            f"journey state version {state.schema_version} is newer than this worker's "
+            f"{SCHEMA_VERSION}: deploy the newer code"
+        )
+    state.schema_version = SCHEMA_VERSION
+    return state
+
+
+def send_deadline(kind: Kind, state: JourneyState, now: datetime) -> datetime:
+    """Until when a failing message is worth trying again: a pre-arrival email until
+    arrival, a mid-stay email until departure, a review request for 7 days after
+    checkout, a cancellation confirmation for 24 hours."""
+    if kind == "pre_arrival":
+        return state.arrival or now
+    if kind == "mid_stay":
+        return state.departure or now
+    if kind == "review_request":
+        return (state.checked_out_at or state.departure or now) + REVIEW_REQUEST_DEADLINE
+    return (state.ended_at or now) + CANCELLATION_DEADLINE
+
+
+def failure_text(err: ActivityError) -> str:
+    """The innermost reason of an activity failure (a timeout's last error, say)."""
+    cause: BaseException | None = err.cause
+    text = str(err)
+    while cause is not None:
+        if isinstance(cause, ApplicationError):
+            text = cause.message
+        cause = cause.__cause__
+    return text
+
+
 def desired_due(
     kind: Kind, state: JourneyState, policy: JourneyPolicy, now: datetime
 ) -> datetime | None | Literal["drop"]:
@@ -182,9 +244,14 @@ class GuestJourney:
     cancelled journey ends as soon as it is sent. Date changes move pending
     messages (an update without dates makes it ask the PMS, when PMS_API_URL is
     set); a sent message is never sent again. Sends follow the integration
-    failure policy; a rejected email is recorded as failed, and the journey goes on.
+    failure policy; a send that still fails is tried again an hour later until the
+    message's deadline (``send_deadline``), the stage re-checked before each try and
+    events applied while a send runs (a message no longer wanted stops its send); a
+    message that finally fails (or is rejected) is marked failed, operations are
+    alerted, and the journey goes on.
     The journey continues as new when the server suggests it or its history passes
-    the policy's bound, carrying its state; signals are never lost in the switch.
+    the policy's bound, carrying its state (with its schema version) and taking the
+    policy of the current settings; signals are never lost in the switch.
     """
 
     def __init__(self) -> None:
@@ -222,10 +289,12 @@ class GuestJourney:
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyState:
         if input.state is not None:
-            self._state = JourneyState.model_validate(input.state)
+            self._state = restore(input.state)
             self._state.runs += 1
         else:
-            self._state = JourneyState(reservation_id=input.reservation_id)
+            self._state = JourneyState(
+                reservation_id=input.reservation_id, schema_version=SCHEMA_VERSION
+            )
         state, policy = self._state, input.policy
         while True:
             while self._pending:
@@ -245,6 +314,10 @@ class GuestJourney:
             if self._should_continue_as_new(policy):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._pending:
+                    if workflow.patched(POLICY_REFRESH_PATCH):
+                        policy = await self._current_policy(policy)
+                        if self._pending:
+                            continue  # arrived meanwhile: apply them first
                     workflow.continue_as_new(
                         JourneyInput(
                             reservation_id=input.reservation_id,
@@ -384,6 +457,8 @@ class GuestJourney:
             if wanted is None:
                 message.status, message.due = "pending", None
                 continue
+            if message.retry_at is not None:
+                wanted = max(wanted, message.retry_at)  # a failed send waits for its retry
             if kind in CONFIRMATIONS and workflow.patched(CONFIRMATIONS_PATCH):
                 message.status, message.due = "scheduled", wanted
             else:
@@ -426,6 +501,9 @@ class GuestJourney:
                 "departure": state.departure.isoformat() if state.departure else None,
             },
         )
+        if workflow.patched(SEND_RETRY_PATCH):
+            await self._deliver(kind, request, policy)
+            return
         try:
             delivery = await workflow.execute_activity_method(
                 EmailActivities.send_email, request, **INTEGRATION_CALL
@@ -437,6 +515,79 @@ class GuestJourney:
             return
         message.status = "sent" if delivery.status == "sent" else "skipped"
         message.detail = delivery.detail
+
+    async def _deliver(self, kind: Kind, request: EmailRequest, policy: JourneyPolicy) -> None:
+        """One try of a message. Signals are applied while it runs, and the send is
+        cancelled when they make the message unwanted (a cancellation arrives while a
+        pre-arrival email is being retried). A failed try is tried again later (the
+        main loop re-checks the stage first) until the message's deadline; then, or
+        when the provider rejects it, the message fails and operations are alerted."""
+        state = self._state
+        assert state is not None
+        message = state.messages[kind]
+        message.attempts += 1
+        sending = asyncio.ensure_future(
+            workflow.execute_activity_method(
+                EmailActivities.send_email, request, **INTEGRATION_CALL
+            )
+        )
+        while not sending.done():
+            await workflow.wait_condition(lambda: bool(self._pending) or sending.done())
+            while self._pending:
+                self._apply(self._pending.pop(0), policy)
+            unwanted = desired_due(kind, state, policy, workflow.now()) == "drop"
+            if unwanted and not sending.done():
+                sending.cancel()
+                try:
+                    await sending
+                except (ActivityError, asyncio.CancelledError):
+                    pass
+                message.status, message.due, message.retry_at = "dropped", None, None
+                message.detail = f"no longer wanted ({state.stage}) while it was being sent"
+                return
+        try:
+            delivery = sending.result()
+        except ActivityError as err:
+            await self._failed_try(kind, failure_text(err), policy, err)
+            return
+        message.status = "sent" if delivery.status == "sent" else "skipped"
+        message.detail, message.retry_at = delivery.detail, None
+
+    async def _failed_try(
+        self, kind: Kind, detail: str, policy: JourneyPolicy, err: ActivityError
+    ) -> None:
+        state = self._state
+        assert state is not None
+        message = state.messages[kind]
+        now = workflow.now()
+        retry = now + RETRY_SEND_AFTER
+        if kind not in CONFIRMATIONS:
+            zone = policy.timezone_of(state.property_id)
+            retry = after_quiet_hours(retry, zone, parse_quiet(policy.quiet_hours))
+        cause = err.cause
+        rejected = isinstance(cause, ApplicationError) and cause.type == INTEGRATION_REJECTED
+        if not rejected and retry < send_deadline(kind, state, now):
+            message.status, message.due, message.retry_at = "scheduled", retry, retry
+            message.detail = f"try {message.attempts} failed: {detail}"
+            return
+        message.status, message.retry_at = "failed", None
+        message.detail = (
+            detail if rejected else f"{detail} (gave up after {message.attempts} tries)"
+        )
+        try:
+            await workflow.execute_activity_method(
+                SlackActivities.post_slack,
+                SlackMessage(
+                    channel="operations",
+                    text=f":rotating_light: {mrkdwn(workflow.info().workflow_id)}: the {kind} "
+                    f"email failed for good: {mrkdwn(message.detail)}",
+                ),
+                start_to_close_timeout=INTEGRATION_CALL["start_to_close_timeout"],
+                schedule_to_close_timeout=ALERT_SCHEDULE_TO_CLOSE,
+                retry_policy=INTEGRATION_CALL["retry_policy"],
+            )
+        except ActivityError as alert_err:
+            message.detail += f"; the alert failed too: {failure_text(alert_err)}"
 
     # ----- the journey's end and length
 
@@ -456,6 +607,18 @@ class GuestJourney:
         if state.departure is None:
             return None
         return max(state.departure + EXPIRY_AFTER_DEPARTURE - now, timedelta(seconds=1))
+
+    async def _current_policy(self, policy: JourneyPolicy) -> JourneyPolicy:
+        """The policy of the current settings (a recorded local activity, so replay
+        sees the same); the one in force when the settings cannot be read."""
+        try:
+            current: JourneyPolicy = await workflow.execute_local_activity_method(
+                TemporalActivities.journey_policy,
+                start_to_close_timeout=timedelta(seconds=10),
+            )
+        except ActivityError:
+            return policy
+        return current
 
     def _should_continue_as_new(self, policy: JourneyPolicy) -> bool:
         info = workflow.info()

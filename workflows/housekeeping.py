@@ -3,6 +3,7 @@ reassign, and undo what was done when a step fails or the task is cancelled."""
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import re
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from core.events import LikeMagicEvent, Topic
 from workflows.common import INTEGRATION_CALL, in_zone, instant, nested, text, wall_clock
@@ -24,13 +25,27 @@ with workflow.unsafe.imports_passed_through():
     from activities.roster import Roster, RosterActivities, Staff
     from activities.slack import SlackActivities, SlackMessage, mrkdwn
     from activities.teams import TeamsNotice, notice_facts
-    from activities.temporal import HousekeepingInput, HousekeepingPolicy, TemporalActivities
-    from core.temporal import HOUSEKEEPER
+    from activities.temporal import (
+        HousekeepingInput,
+        HousekeepingPolicy,
+        TemporalActivities,
+        linked_reservation,
+    )
+    from core.temporal import HOUSEKEEPER, RESERVATION_ID
 
 CANCELLED_STATUSES = frozenset({"CANCELLED", "CANCELED"})
 # workflow.patched id: before it, a task created when nobody was on shift was assigned
 # at once to anyone on the roster.
 WAIT_FOR_SHIFT_PATCH = "wait-for-next-shift"
+# workflow.patched ids of the completed saga. Before them: the PMS undo was registered
+# only once the PUT had answered; an undo that failed was recorded but reported to
+# nobody on cancellation; a cancellation through Temporal undid nothing.
+UNDO_BEFORE_CALL_PATCH = "pms-undo-before-call"
+REPORT_UNDO_FAILURES_PATCH = "report-failed-undos"
+COMPENSATE_ON_CANCEL_PATCH = "compensate-on-workflow-cancel"
+# workflow.patched id: before it, only the event that started the assignment could set
+# its ReservationId search attribute.
+RESERVATION_FROM_ANY_EVENT_PATCH = "reservation-id-from-any-event"
 
 
 class Step(BaseModel):
@@ -57,6 +72,8 @@ class AssignmentState(BaseModel):
     title: str | None = None
     unit: str | None = None
     property_id: str | None = None
+    # The reservation the task links to, from any event that names it.
+    reservation_id: str | None = None
     assignee: Staff | None = None
     previous_assignees: list[str] = []
     deadline: datetime | None = None
@@ -68,6 +85,8 @@ class AssignmentState(BaseModel):
     completed_by: str | None = None
     took_minutes: int | None = None
     events_applied: list[str] = []
+    # Undos that failed for good: what may still be assigned in the outside world.
+    undo_failures: list[str] = []
     history: list[Step] = []
 
 
@@ -184,10 +203,13 @@ class HousekeepingAssignment:
     6. On cancellation (TASK_UPDATED with a cancelled status, or the reservation's
        RESERVATION_CANCELLED) undoes the assignment and tells the housekeeper.
 
-    Compensation: every step that changed the outside world registers its undo;
-    when a later step fails for good, the undos run in reverse order (each
-    retried; a failing undo is recorded and the others still run), operations
-    are alerted, and the workflow fails saying what was done and undone.
+    Compensation: every step that changes the outside world registers its undo
+    before it runs (the PMS undo clears the task only while the PMS still names
+    our assignee); when a later step fails for good, the undos run in reverse
+    order (each retried; a failing undo is recorded, reported to operations, and
+    the others still run), operations are alerted, and the workflow fails saying
+    what was done and undone. A cancellation through Temporal runs the undos too,
+    then ends the workflow as cancelled.
     Events arrive as the ``task_event`` signal, each applied once (by event id).
     """
 
@@ -197,6 +219,7 @@ class HousekeepingAssignment:
         self._completed: LikeMagicEvent | None = None
         self._cancel_reason: str | None = None
         self._undos: list[Undo] = []
+        self._reported_failures = 0
         self._policy = HousekeepingPolicy()
 
     # ----- events in
@@ -206,6 +229,7 @@ class HousekeepingAssignment:
         if event.id in self._state.events_applied:
             return  # a redelivery changes nothing
         self._state.events_applied.append(event.id)
+        self._link_reservation(event)
         status = text(event.context.get("status"))
         if event.topic == Topic.TASK_CREATED and self._created is None:
             self._created = event
@@ -220,6 +244,20 @@ class HousekeepingAssignment:
     @workflow.query
     def state(self) -> AssignmentState:
         return self._state
+
+    def _link_reservation(self, event: LikeMagicEvent) -> None:
+        """Carry ReservationId from whichever event names the reservation (a
+        TASK_UPDATED may when the TASK_CREATED did not), so that the reservation's
+        cancellation finds this assignment."""
+        reservation = (
+            linked_reservation(event) if event.topic != Topic.RESERVATION_CANCELLED else None
+        )
+        if reservation is None:
+            return
+        carried = workflow.info().typed_search_attributes.get(RESERVATION_ID)
+        self._state.reservation_id = self._state.reservation_id or carried or reservation
+        if carried is None and workflow.patched(RESERVATION_FROM_ANY_EVENT_PATCH):
+            workflow.upsert_search_attributes([RESERVATION_ID.value_set(reservation)])
 
     # ----- the process
 
@@ -274,13 +312,28 @@ class HousekeepingAssignment:
                 f"{failure.message}. Done: {self._done_summary()}. "
                 f"Undone: {', '.join(undone) or 'nothing'}."
             )
+            if state.undo_failures:
+                message += f" Not undone: {'; '.join(state.undo_failures)}."
             self._record("failed", message)
             state.status = "failed"
             await self._alert_operations(message)
             raise ApplicationError(message, type="HousekeepingFailed", non_retryable=True) from None
+        except (asyncio.CancelledError, ActivityError) as err:
+            # The workflow itself was cancelled through Temporal. The cancellation is
+            # delivered once: activities started after catching it run to the end.
+            if not is_cancelled_exception(err) or not workflow.patched(COMPENSATE_ON_CANCEL_PATCH):
+                raise
+            reason = "the assignment was cancelled in Temporal"
+            await self._compensate(reason)
+            await self._report_undo_failures(reason)
+            state.status, state.deadline = "cancelled", None
+            self._record("cancelled", reason)
+            raise
 
         if self._cancel_reason:
             await self._compensate(self._cancel_reason)
+            if workflow.patched(REPORT_UNDO_FAILURES_PATCH):
+                await self._report_undo_failures(self._cancel_reason)
             return self._finish("cancelled", self._cancel_reason)
         self._note_completion()
         return self._finish("completed", f"completed by {state.completed_by or 'someone'}")
@@ -319,13 +372,21 @@ class HousekeepingAssignment:
         self._undos.append(Undo(f"assignee {staff.id}", "assignee", staff))
         self._record("assigned", f"{staff.id} ({staff.name})")
 
+        # Registered before the call: a PUT that reached the PMS but whose answer was
+        # lost must be undone too (the undo only clears what this staff member holds).
+        early = workflow.patched(UNDO_BEFORE_CALL_PATCH)
+        pms_undo = Undo(f"PMS assignment to {staff.id}", "pms", staff)
+        if early:
+            self._undos.append(pms_undo)
         pms = await self._call(
             "PMS write-back",
             PmsActivities.pms_assign_task,
             TaskAssignee(task_id=state.task_id, staff_id=staff.id, staff_name=staff.name),
         )
-        if pms.status == "sent":
-            self._undos.append(Undo(f"PMS assignment to {staff.id}", "pms", staff))
+        if early and pms.status != "sent":
+            self._undos.remove(pms_undo)  # no PMS configured: nothing to take back
+        elif not early and pms.status == "sent":
+            self._undos.append(pms_undo)
 
         note = await self._notify(staff, "assigned", due=workflow.now() + sla)
         if note.status == "sent":
@@ -432,6 +493,8 @@ class HousekeepingAssignment:
         state = self._state
         previous = state.assignee
         await self._compensate("reassigned after a second missed SLA")
+        if workflow.patched(REPORT_UNDO_FAILURES_PATCH):
+            await self._report_undo_failures("reassigned after a second missed SLA")
         if previous is not None:
             state.previous_assignees.append(previous.id)
         state.reassignments += 1
@@ -439,7 +502,8 @@ class HousekeepingAssignment:
         await self._assign(sla)
 
     async def _compensate(self, reason: str) -> list[str]:
-        """Run the registered undos in reverse order; return what was undone."""
+        """Run the registered undos in reverse order; return what was undone. A failed
+        undo is recorded (``undo_failures``) and the others still run."""
         undone: list[str] = []
         while self._undos:
             undo = self._undos.pop()
@@ -449,24 +513,43 @@ class HousekeepingAssignment:
                     workflow.upsert_memo({"assignee": None, "assigneeName": None})
                     self._state.assignee = None
                 elif undo.kind == "pms":
-                    await workflow.execute_activity_method(
+                    result: Delivery = await workflow.execute_activity_method(
                         PmsActivities.pms_unassign_task,
                         TaskAssignee(task_id=self._state.task_id, staff_id=undo.staff.id),
                         **INTEGRATION_CALL,
                     )
+                    if result.status == "skipped":
+                        # Someone else holds it (a supervisor's reassignment), or the PUT
+                        # never arrived: nothing of ours to take back.
+                        self._record("nothing to undo", f"{undo.description}: {result.detail}")
+                        continue
                 else:
                     await self._send_notice(undo.staff, "unassigned", reason=reason)
             except ActivityError as err:
                 self._record("undo failed", f"{undo.description}: {_cause(err)}")
+                self._state.undo_failures.append(f"{undo.description}: {_cause(err)}")
                 continue
             undone.append(undo.description)
             self._record("undone", undo.description)
         return undone
 
+    async def _report_undo_failures(self, reason: str) -> None:
+        """Tell operations what could not be undone (once per failed undo)."""
+        failures = self._state.undo_failures[self._reported_failures :]
+        if not failures:
+            return
+        self._reported_failures = len(self._state.undo_failures)
+        await self._alert_operations(
+            f"housekeeping for task {self._state.task_id} ({reason}): could not undo "
+            f"{'; '.join(failures)}. Please check the PMS and tell the housekeeper."
+        )
+
     async def _notify(self, staff: Staff, action: str, due: datetime) -> Delivery:
         try:
             return await self._send_notice(staff, action, due=due)
         except ActivityError as err:
+            if is_cancelled_exception(err) and workflow.patched(COMPENSATE_ON_CANCEL_PATCH):
+                raise
             raise StepFailed("notify", _cause(err)) from None
 
     async def _send_notice(
@@ -549,6 +632,8 @@ class HousekeepingAssignment:
                 activity, args=list(args), **INTEGRATION_CALL
             )
         except ActivityError as err:
+            if is_cancelled_exception(err) and workflow.patched(COMPENSATE_ON_CANCEL_PATCH):
+                raise  # the workflow is being cancelled: run() compensates
             raise StepFailed(step, _cause(err)) from None
 
     # ----- bookkeeping
