@@ -32,6 +32,8 @@ class SlackMessage(BaseModel):
 
 
 class FailureAlert(BaseModel):
+    """A reaction (or, with ``reaction`` empty, the event's router) that failed for good."""
+
     event_id: str
     topic: str
     reaction: str
@@ -126,17 +128,13 @@ class SlackActivities:
 
     @activity.defn(name="alert_reaction_failed")
     async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
-        """Tell the operations channel that a reaction failed for good."""
+        """Tell the operations channel that a reaction (or a router) failed for good."""
         link = workflow_url(self._ui, self._namespace, alert.workflow_id)
-        text = mrkdwn(
-            f"Reaction {alert.reaction} failed for event {alert.event_id} "
-            f"({alert.topic}): {alert.error}"
-        )
+        what = f"Reaction {alert.reaction}" if alert.reaction else "The router"
+        text = mrkdwn(f"{what} failed for event {alert.event_id} ({alert.topic}): {alert.error}")
+        title = f"Reaction `{mrkdwn(alert.reaction)}`" if alert.reaction else "The router"
         blocks = [
-            section(
-                f":rotating_light: *Reaction `{mrkdwn(alert.reaction)}` failed* "
-                f"<{link}|open in Temporal>"
-            ),
+            section(f":rotating_light: *{title} failed* <{link}|open in Temporal>"),
             facts(
                 [
                     ("Event", f"`{alert.event_id}`"),

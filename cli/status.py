@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 
 from cli.common import (
+    ROUTER_ROW,
     CommandError,
     JsonOption,
     LimitOption,
@@ -193,7 +194,8 @@ async def _failure_message(client: Client, workflow_id: str, run_id: str | None)
 async def find_failed(
     client: Client, settings: Settings, since: datetime, topic: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Reactions whose latest run failed and closed after ``since``, newest first.
+    """Reactions (and routers, as reaction ``(router)``) whose latest run failed and
+    closed after ``since``, newest first.
 
     From the visibility store; a reaction replayed since (its latest run is another
     one, not failed) is left out, and of several failed runs only the newest counts.
@@ -202,11 +204,12 @@ async def find_failed(
 
     from core.links import workflow_url
     from core.temporal import TOPIC
+    from workflows.router import ROUTER_WORKFLOW
 
     newest: dict[str, WorkflowExecution] = {}
     async for execution in client.list_workflows(failed_query(since, topic), limit=limit):
-        if "/" not in execution.id:
-            continue  # not a reaction (`<event id>/<reaction>`)
+        if "/" not in execution.id and execution.workflow_type != ROUTER_WORKFLOW:
+            continue  # neither a reaction (`<event id>/<reaction>`) nor a router
         seen = newest.get(execution.id)
         if seen is None or (execution.close_time or since) > (seen.close_time or since):
             newest[execution.id] = execution
@@ -219,7 +222,10 @@ async def find_failed(
                 if latest.status != WorkflowExecutionStatus.FAILED:
                     return None  # replayed (or running again) since
             message = await _failure_message(client, execution.id, execution.run_id)
-        event_id, reaction = execution.id.split("/", 1)
+        if "/" in execution.id:
+            event_id, reaction = execution.id.split("/", 1)
+        else:
+            event_id, reaction = execution.id, ROUTER_ROW
         return {
             "event_id": event_id,
             "reaction": reaction,
@@ -245,7 +251,8 @@ def failed(
     limit: LimitOption = 200,
     as_json: JsonOption = False,
 ) -> None:
-    """List reactions that failed for good, newest first, with links to the Temporal UI."""
+    """List reactions (and routers) that failed for good, newest first, with links to
+    the Temporal UI. A router that failed shows as reaction `(router)`."""
     from core.links import list_url
 
     settings = _load("failed")
