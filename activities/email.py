@@ -46,6 +46,10 @@ DEFAULT_LANGUAGE = "en"
 DATE_LOCALES = {"en": "en_GB"}
 
 
+# The values of an email's data that name a person (kept out of provider error texts).
+PERSONAL_DATA = ("guest_name", "staff_name")
+
+
 class EmailRequest(BaseModel):
     """One email to send. ``key`` identifies it (the workflow ID of its reaction);
     ``data`` fills the kind's template (missing keys render as nothing). The
@@ -367,7 +371,12 @@ class EmailActivities:
         if refused is not None:
             # Raised outside the except block, so the error carries no HTTPError chain.
             raise_for_status(
-                "SendGrid", int(refused.status_code), refused.body, refused.headers, "the email"
+                "SendGrid",
+                int(refused.status_code),
+                refused.body,
+                refused.headers,
+                "the email",
+                personal=[to, *(str(data.get(k) or "") for k in PERSONAL_DATA)],
             )
             raise RuntimeError(f"SendGrid answered {refused.status_code}")
         message_id = response.headers.get("X-Message-Id", "") if response.headers else ""

@@ -4,6 +4,9 @@
   with ``Retry-After`` is retried after that delay.
 - Any other 4xx, and invalid input, raise ``IntegrationRejected``: not retried,
   the message names the provider, the status and the provider's own error text.
+- The provider's error text is scrubbed of guest data first (email addresses, phone
+  numbers, and the names and addresses of the request), since it goes on to logs,
+  alerts and workflow histories.
 
 Workflows call integrations with ``INTEGRATION_RETRY_POLICY``: 1 s doubling to
 2 minutes between attempts, for at most ``INTEGRATION_SCHEDULE_TO_CLOSE`` (30
@@ -13,7 +16,8 @@ minutes) in all, each attempt bounded by ``INTEGRATION_START_TO_CLOSE``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any, Literal, NoReturn
 
@@ -66,8 +70,34 @@ def http_client(
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
 
-def provider_error_text(body: bytes | str | None, limit: int = 500) -> str:
-    """The provider's own error text from a response body, shortened."""
+EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# Seven digits or more, with the separators phone numbers are written with.
+PHONE = re.compile(r"(?<![\w])\+?\(?\d(?:[\s().-]{0,2}\d){6,}(?![\w])")
+ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def _phone_or_date(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return found if ISO_DATE.match(found) else "<phone>"
+
+
+def scrub(text: str, personal: Iterable[str | None] = ()) -> str:
+    """``text`` without guest data: the ``personal`` values of the request (a name, an
+    address), any email address and any phone number, each replaced by a placeholder."""
+    for value in sorted({v.strip() for v in personal if v and len(v.strip()) >= 3}, key=len)[::-1]:
+        text = re.sub(re.escape(value), "<guest>", text, flags=re.IGNORECASE)
+    text = EMAIL.sub("<email>", text)
+    return PHONE.sub(_phone_or_date, text)
+
+
+def provider_error_text(
+    body: bytes | str | None, limit: int = 500, personal: Iterable[str | None] = ()
+) -> str:
+    """The provider's own error text from a response body, scrubbed and shortened."""
+    return scrub(_error_text(body, limit * 2), personal)[:limit]
+
+
+def _error_text(body: bytes | str | None, limit: int) -> str:
     if not body:
         return ""
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
@@ -103,11 +133,13 @@ def raise_for_status(
     body: bytes | str | None,
     headers: Mapping[str, str] | None = None,
     action: str = "the request",
+    personal: Iterable[str | None] = (),
 ) -> None:
-    """Nothing for 2xx; otherwise the error the failure policy calls for."""
+    """Nothing for 2xx; otherwise the error the failure policy calls for. ``personal``:
+    the guest data the request carried (names, addresses), kept out of the message."""
     if 200 <= status < 300:
         return
-    text = provider_error_text(body)
+    text = provider_error_text(body, personal=personal)
     if status in (429, 503):
         raise ApplicationError(
             f"{provider} {status} ({'rate limited' if status == 429 else 'unavailable'}): {text}",
@@ -124,10 +156,14 @@ def raise_for_status(
 
 def unreachable(provider: str, err: BaseException) -> NoReturn:
     """A connection error or timeout: retryable."""
-    raise ApplicationError(f"{provider} unreachable: {type(err).__name__}: {err}") from None
+    raise ApplicationError(
+        f"{provider} unreachable: {type(err).__name__}: {scrub(str(err))}"
+    ) from None
 
 
 def invalid_input(provider: str, problem: str) -> NoReturn:
     raise ApplicationError(
-        f"{provider}: invalid input: {problem}", type=INTEGRATION_REJECTED, non_retryable=True
+        f"{provider}: invalid input: {scrub(problem)}",
+        type=INTEGRATION_REJECTED,
+        non_retryable=True,
     )
