@@ -33,7 +33,13 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
+from activities.policy import (
+    Delivery,
+    in_provider_thread,
+    invalid_input,
+    raise_for_status,
+    unreachable,
+)
 from core.logging import activity_fields
 from core.settings import Settings
 
@@ -221,6 +227,7 @@ class EmailActivities:
         self._from = settings.email_from
         self._outbox = settings.email_outbox_dir
         self._timeout = settings.sendgrid_timeout_seconds
+        self._threads = settings.worker_max_concurrent_activities
         self.templates = EmailTemplates(settings.email_templates_dir)
         self._sendgrid: Any = None
         if settings.sendgrid_api_key is not None:
@@ -363,7 +370,7 @@ class EmailActivities:
 
         refused: HTTPError | None = None
         try:
-            response = await asyncio.to_thread(post)
+            response = await in_provider_thread(self._threads, post)
         except HTTPError as err:
             refused = err
         except OSError as err:  # connection refused, DNS, timeouts

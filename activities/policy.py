@@ -11,24 +11,50 @@
 Workflows call integrations with ``INTEGRATION_RETRY_POLICY``: 1 s doubling to
 2 minutes between attempts, for at most ``INTEGRATION_SCHEDULE_TO_CLOSE`` (30
 minutes) in all, each attempt bounded by ``INTEGRATION_START_TO_CLOSE``.
+
+Timeouts never retry a request that may still succeed: an attempt outlives its HTTP
+request (HTTP_TIMEOUT_SECONDS and SENDGRID_TIMEOUT_SECONDS are at most
+``MAX_HTTP_TIMEOUT_SECONDS``, well under the start-to-close), so a slow provider is
+waited for rather than asked twice. A dead worker is noticed within
+``INTEGRATION_HEARTBEAT_TIMEOUT`` instead: every activity heartbeats while it runs
+(``Heartbeats``, a worker interceptor).
+
+The provider SDKs that block (SendGrid, Slack) run on a pool of their own, as large
+as the worker's activity concurrency (``in_provider_thread``), never on the small
+default pool, so a slow provider cannot hold up unrelated reactions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr
+from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+T = TypeVar("T")
 
 INTEGRATION_REJECTED = "IntegrationRejected"
 
-INTEGRATION_START_TO_CLOSE = timedelta(seconds=30)
+INTEGRATION_START_TO_CLOSE = timedelta(minutes=2)
+# The longest HTTP timeout the settings allow: an attempt must outlive its request.
+MAX_HTTP_TIMEOUT_SECONDS = 100.0
+INTEGRATION_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+HEARTBEAT_EVERY = timedelta(seconds=1)
 INTEGRATION_SCHEDULE_TO_CLOSE = timedelta(minutes=30)
 INTEGRATION_RETRY_POLICY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -56,6 +82,43 @@ class Delivery(BaseModel):
     @classmethod
     def skipped(cls, reason: str) -> Delivery:
         return cls(status="skipped", detail=reason)
+
+
+class _HeartbeatingActivity(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().is_local:
+            return await self.next.execute_activity(input)
+
+        async def beat() -> None:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+
+        beating = asyncio.create_task(beat())
+        try:
+            return await self.next.execute_activity(input)
+        finally:
+            beating.cancel()
+
+
+class Heartbeats(Interceptor):
+    """Every activity heartbeats while it runs: with ``INTEGRATION_HEARTBEAT_TIMEOUT``
+    on the call, a worker that died mid-call is noticed in seconds, not when the
+    start-to-close runs out. (Local activities have no heartbeat.)"""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _HeartbeatingActivity(next)
+
+
+@functools.cache
+def _provider_pool(size: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="provider")
+
+
+async def in_provider_thread(size: int, call: Callable[[], T]) -> T:
+    """Run a blocking provider SDK call on the provider pool of ``size`` threads (the
+    worker's activity concurrency), one per worker process."""
+    return await asyncio.get_running_loop().run_in_executor(_provider_pool(size), call)
 
 
 def http_client(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -13,7 +13,13 @@ from slack_sdk.webhook import WebhookClient
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
+from activities.policy import (
+    Delivery,
+    in_provider_thread,
+    invalid_input,
+    raise_for_status,
+    unreachable,
+)
 from core.links import workflow_url
 from core.logging import activity_fields
 from core.settings import Settings
@@ -85,6 +91,7 @@ class SlackActivities:
                 else None
             ),
         }
+        self._threads = settings.worker_max_concurrent_activities
         self._ui = settings.temporal_ui_url.rstrip("/")
         self._namespace = settings.temporal_namespace
 
@@ -109,12 +116,15 @@ class SlackActivities:
             invalid_input("Slack", "the message has no text")
         try:
             # No previews: a link in a guest's words must not unfurl into the channel.
-            response = await asyncio.to_thread(
-                client.send,
-                text=message.text,
-                blocks=message.blocks or None,
-                unfurl_links=False,
-                unfurl_media=False,
+            response = await in_provider_thread(
+                self._threads,
+                functools.partial(
+                    client.send,
+                    text=message.text,
+                    blocks=message.blocks or None,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
             )
         except SlackRequestError as err:
             invalid_input("Slack", str(err))

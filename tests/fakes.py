@@ -35,14 +35,25 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds the provider takes before it answers (recorded on arrival).
+    delay: float = 0.0
+
+
+class _BusyServer(ThreadingHTTPServer):
+    # Hundreds of concurrent connections (the rate-limit tests) must not be refused.
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 class FakeService:
-    """Answers ``default`` unless replies were queued with ``fail_next``."""
+    """Answers ``default`` unless replies were queued with ``fail_next``. While ``hold``
+    is set, each request is recorded and then waits until ``release()``."""
 
     def __init__(self, default: Reply | None = None) -> None:
         self.default = default or Reply(202, None, {"X-Message-Id": "fake-message-id"})
         self.requests: list[Recorded] = []
+        self.hold = threading.Event()
+        self._released = threading.Event()
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         service = self
@@ -63,6 +74,9 @@ class FakeService:
                             time.monotonic(),
                         )
                     )
+                if service.hold.is_set():
+                    service._released.wait()
+                time.sleep(reply.delay)
                 if isinstance(reply.body, str):
                     payload, kind = reply.body.encode(), "text/plain"
                 else:
@@ -81,11 +95,16 @@ class FakeService:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _BusyServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
+
+    def release(self) -> None:
+        """Let every held request (and those to come) be answered."""
+        self.hold.clear()
+        self._released.set()
 
     def fail_next(self, *replies: Reply) -> None:
         with self._lock:
@@ -99,14 +118,9 @@ class FakeService:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
-
-
-class _BusyServer(ThreadingHTTPServer):
-    # Hundreds of concurrent connections (the rate-limit tests) must not be refused.
-    request_queue_size = 1024
-    daemon_threads = True
 
 
 class FakeLikeMagic:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.config import ConfigActivities
     from activities.policy import (
         ALERT_SCHEDULE_TO_CLOSE,
+        INTEGRATION_HEARTBEAT_TIMEOUT,
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_START_TO_CLOSE,
     )
@@ -205,6 +206,7 @@ class EventRouter:
                 alert,
                 start_to_close_timeout=INTEGRATION_START_TO_CLOSE,
                 schedule_to_close_timeout=ALERT_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=INTEGRATION_HEARTBEAT_TIMEOUT,
                 retry_policy=INTEGRATION_RETRY_POLICY,
             )
         except ActivityError as err:
