@@ -171,6 +171,7 @@ class Settings(BaseSettings):
         validation_alias="JOURNEY_QUIET_HOURS",
         pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$",
     )
+    journey_idle_days: int = Field(30, validation_alias="JOURNEY_IDLE_DAYS", ge=1)
     journey_max_history_events: int = Field(
         5000, validation_alias="JOURNEY_MAX_HISTORY_EVENTS", ge=100
     )
