@@ -23,6 +23,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.policy import Heartbeats
 from activities.roster import check_roster
 from activities.targets import read_targets
 from core.logging import configure_logging, fields
@@ -70,6 +71,8 @@ def build_worker(
         ),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_runner=WORKFLOW_RUNNER,
+        interceptors=[Heartbeats(), *options.pop("interceptors", [])],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
         **options,
     )
 

@@ -34,7 +34,13 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.policy import Delivery, invalid_input, raise_for_status, unreachable
+from activities.policy import (
+    Delivery,
+    in_provider_thread,
+    invalid_input,
+    raise_for_status,
+    unreachable,
+)
 from core.logging import activity_fields
 from core.settings import Settings
 
@@ -45,6 +51,9 @@ DEFAULT_LANGUAGE = "en"
 # The CLDR locale a language's dates are written in, where the bare language would
 # read oddly to a European hotel's guests ("Dec 10" order for English).
 DATE_LOCALES = {"en": "en_GB"}
+
+
+# The values of an email's data that name a person (kept out of provider error texts).
 
 
 class EmailRequest(BaseModel):
@@ -234,6 +243,7 @@ class EmailActivities:
         self._from = settings.email_from
         self._outbox = settings.email_outbox_dir
         self._timeout = settings.sendgrid_timeout_seconds
+        self._threads = settings.worker_max_concurrent_activities
         self.templates = EmailTemplates(settings.email_templates_dir)
         self._sendgrid: Any = None
         if settings.sendgrid_api_key is not None:
@@ -376,7 +386,7 @@ class EmailActivities:
 
         refused: HTTPError | None = None
         try:
-            response = await asyncio.to_thread(post)
+            response = await in_provider_thread(self._threads, post)
         except HTTPError as err:
             refused = err
         except OSError as err:  # connection refused, DNS, timeouts

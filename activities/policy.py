@@ -4,31 +4,57 @@
   with ``Retry-After`` is retried after that delay.
 - Any other 4xx, and invalid input, raise ``IntegrationRejected``: not retried,
   the message names the provider, the status and the provider's own error text.
-- A provider's error text often quotes the request (the guest's address, name or
-  phone): email addresses and phone numbers in it, and the personal values the
-  caller names, are masked before it reaches an error, a log line or an alert.
+- The provider's error text is scrubbed of guest data first (email addresses, phone
+  numbers, and the names and addresses of the request), since it goes on to logs,
+  alerts and workflow histories.
 
 Workflows call integrations with ``INTEGRATION_RETRY_POLICY``: 1 s doubling to
 2 minutes between attempts, for at most ``INTEGRATION_SCHEDULE_TO_CLOSE`` (30
 minutes) in all, each attempt bounded by ``INTEGRATION_START_TO_CLOSE``.
+
+Timeouts never retry a request that may still succeed: an attempt outlives its HTTP
+request (HTTP_TIMEOUT_SECONDS and SENDGRID_TIMEOUT_SECONDS are at most
+``MAX_HTTP_TIMEOUT_SECONDS``, well under the start-to-close), so a slow provider is
+waited for rather than asked twice. A dead worker is noticed within
+``INTEGRATION_HEARTBEAT_TIMEOUT`` instead: every activity heartbeats while it runs
+(``Heartbeats``, a worker interceptor).
+
+The provider SDKs that block (SendGrid, Slack) run on a pool of their own, as large
+as the worker's activity concurrency (``in_provider_thread``), never on the small
+default pool, so a slow provider cannot hold up unrelated reactions.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr
+from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+T = TypeVar("T")
 
 INTEGRATION_REJECTED = "IntegrationRejected"
 
-INTEGRATION_START_TO_CLOSE = timedelta(seconds=30)
+INTEGRATION_START_TO_CLOSE = timedelta(minutes=2)
+# The longest HTTP timeout the settings allow: an attempt must outlive its request.
+MAX_HTTP_TIMEOUT_SECONDS = 100.0
+INTEGRATION_HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+HEARTBEAT_EVERY = timedelta(seconds=1)
 INTEGRATION_SCHEDULE_TO_CLOSE = timedelta(minutes=30)
 INTEGRATION_RETRY_POLICY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -36,12 +62,6 @@ INTEGRATION_RETRY_POLICY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     non_retryable_error_types=[INTEGRATION_REJECTED],
 )
-
-EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Digits with separators; a phone number when it starts with + or holds 9 digits or more
-# (dates and short ids stay).
-PHONE_LIKE = re.compile(r"\+?\d[\d ()./-]{5,}\d")
-MASK = "[redacted]"
 
 # Failure alerts must not hold up the router for long.
 ALERT_SCHEDULE_TO_CLOSE = timedelta(minutes=5)
@@ -64,6 +84,43 @@ class Delivery(BaseModel):
         return cls(status="skipped", detail=reason)
 
 
+class _HeartbeatingActivity(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().is_local:
+            return await self.next.execute_activity(input)
+
+        async def beat() -> None:
+            while True:
+                activity.heartbeat()
+                await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+
+        beating = asyncio.create_task(beat())
+        try:
+            return await self.next.execute_activity(input)
+        finally:
+            beating.cancel()
+
+
+class Heartbeats(Interceptor):
+    """Every activity heartbeats while it runs: with ``INTEGRATION_HEARTBEAT_TIMEOUT``
+    on the call, a worker that died mid-call is noticed in seconds, not when the
+    start-to-close runs out. (Local activities have no heartbeat.)"""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _HeartbeatingActivity(next)
+
+
+@functools.cache
+def _provider_pool(size: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=size, thread_name_prefix="provider")
+
+
+async def in_provider_thread(size: int, call: Callable[[], T]) -> T:
+    """Run a blocking provider SDK call on the provider pool of ``size`` threads (the
+    worker's activity concurrency), one per worker process."""
+    return await asyncio.get_running_loop().run_in_executor(_provider_pool(size), call)
+
+
 def http_client(
     base_url: str | None, token: SecretStr | None, timeout: float
 ) -> httpx.AsyncClient | None:
@@ -76,27 +133,31 @@ def http_client(
     return httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
 
-def redact(text: str, personal: Iterable[str | None] = ()) -> str:
-    """``text`` without email addresses, phone numbers and the ``personal`` values."""
-    values = {v.strip() for v in personal if v and len(v.strip()) >= 2}
-    for value in sorted(values, key=len, reverse=True):
-        text = re.sub(re.escape(value), MASK, text, flags=re.IGNORECASE)
-    text = EMAIL_ADDRESS.sub(MASK, text)
+EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+# Seven digits or more, with the separators phone numbers are written with.
+PHONE = re.compile(r"(?<![\w])\+?\(?\d(?:[\s().-]{0,2}\d){6,}(?![\w])")
+ISO_DATE = re.compile(r"\d{4}-\d\d-\d\d")
 
-    def phone(match: re.Match[str]) -> str:
-        number = match[0]
-        digits = sum(c.isdigit() for c in number)
-        return MASK if number.startswith("+") or digits >= 9 else number
 
-    return PHONE_LIKE.sub(phone, text)
+def _phone_or_date(match: re.Match[str]) -> str:
+    found = match.group(0)
+    return found if ISO_DATE.match(found) else "<phone>"
+
+
+def scrub(text: str, personal: Iterable[str | None] = ()) -> str:
+    """``text`` without guest data: the ``personal`` values of the request (a name, an
+    address), any email address and any phone number, each replaced by a placeholder."""
+    for value in sorted({v.strip() for v in personal if v and len(v.strip()) >= 3}, key=len)[::-1]:
+        text = re.sub(re.escape(value), "<guest>", text, flags=re.IGNORECASE)
+    text = EMAIL.sub("<email>", text)
+    return PHONE.sub(_phone_or_date, text)
 
 
 def provider_error_text(
     body: bytes | str | None, limit: int = 500, personal: Iterable[str | None] = ()
 ) -> str:
-    """The provider's own error text from a response body, shortened, with what could
-    be guest data masked (``redact``)."""
-    return redact(_error_text(body, limit), personal)
+    """The provider's own error text from a response body, scrubbed and shortened."""
+    return scrub(_error_text(body, limit * 2), personal)[:limit]
 
 
 def _error_text(body: bytes | str | None, limit: int) -> str:
@@ -138,7 +199,7 @@ def raise_for_status(
     personal: Iterable[str | None] = (),
 ) -> None:
     """Nothing for 2xx; otherwise the error the failure policy calls for. ``personal``:
-    values of the request the provider may quote back (masked in the error)."""
+    the guest data the request carried (names, addresses), kept out of the message."""
     if 200 <= status < 300:
         return
     text = provider_error_text(body, personal=personal)
@@ -159,11 +220,13 @@ def raise_for_status(
 def unreachable(provider: str, err: BaseException) -> NoReturn:
     """A connection error or timeout: retryable."""
     raise ApplicationError(
-        f"{provider} unreachable: {type(err).__name__}: {redact(str(err))}"
+        f"{provider} unreachable: {type(err).__name__}: {scrub(str(err))}"
     ) from None
 
 
 def invalid_input(provider: str, problem: str) -> NoReturn:
     raise ApplicationError(
-        f"{provider}: invalid input: {problem}", type=INTEGRATION_REJECTED, non_retryable=True
+        f"{provider}: invalid input: {scrub(problem)}",
+        type=INTEGRATION_REJECTED,
+        non_retryable=True,
     )

@@ -4,7 +4,7 @@ stay the same whichever of the two is configured."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from activities.policy import (
     INTEGRATION_REJECTED,
     Delivery,
+    in_provider_thread,
     invalid_input,
     raise_for_status,
     unreachable,
@@ -46,6 +47,8 @@ class SlackMessage(BaseModel):
 
 
 class FailureAlert(BaseModel):
+    """A reaction (or, with ``reaction`` empty, the event's router) that failed for good."""
+
     event_id: str
     topic: str
     reaction: str
@@ -98,6 +101,7 @@ class SlackActivities:
             ),
         }
         self._teams = TeamsChannels(settings)
+        self._threads = settings.worker_max_concurrent_activities
         self._ui = settings.temporal_ui_url.rstrip("/")
         self._namespace = settings.temporal_namespace
 
@@ -167,12 +171,15 @@ class SlackActivities:
         assert client is not None
         try:
             # No previews: a link in a guest's words must not unfurl into the channel.
-            response = await asyncio.to_thread(
-                client.send,
-                text=message.text,
-                blocks=message.blocks or None,
-                unfurl_links=False,
-                unfurl_media=False,
+            response = await in_provider_thread(
+                self._threads,
+                functools.partial(
+                    client.send,
+                    text=message.text,
+                    blocks=message.blocks or None,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                ),
             )
         except SlackRequestError as err:
             invalid_input("Slack", str(err))
@@ -185,7 +192,7 @@ class SlackActivities:
 
     @activity.defn(name="alert_reaction_failed")
     async def alert_reaction_failed(self, alert: FailureAlert) -> Delivery:
-        """Tell the operations channel that a reaction failed for good; a forward
+        """Tell the operations channel that a reaction (or a router) failed for good; a forward
         target's failures are told once per outage by the forwarding itself."""
         if alert.reaction.startswith(FORWARD_PREFIX):
             return Delivery.skipped(
@@ -193,15 +200,11 @@ class SlackActivities:
                 "(FORWARD_ALERT_AFTER_FAILURES)"
             )
         link = workflow_url(self._ui, self._namespace, alert.workflow_id)
-        text = mrkdwn(
-            f"Reaction {alert.reaction} failed for event {alert.event_id} "
-            f"({alert.topic}): {alert.error}"
-        )
+        what = f"Reaction {alert.reaction}" if alert.reaction else "The router"
+        text = mrkdwn(f"{what} failed for event {alert.event_id} ({alert.topic}): {alert.error}")
+        title = f"Reaction `{mrkdwn(alert.reaction)}`" if alert.reaction else "The router"
         blocks = [
-            section(
-                f":rotating_light: *Reaction `{mrkdwn(alert.reaction)}` failed* "
-                f"<{link}|open in Temporal>"
-            ),
+            section(f":rotating_light: *{title} failed* <{link}|open in Temporal>"),
             facts(
                 [
                     ("Event", f"`{alert.event_id}`"),

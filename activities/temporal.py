@@ -110,6 +110,8 @@ class JourneyPolicy(BaseModel):
     max_history_events: int = 5000
     # PMS_API_URL is set: an update without dates makes the journey ask the PMS.
     pms_configured: bool = False
+    # A journey that knows no departure ends this long after its last event.
+    idle_days: int = 30
 
     def timezone_of(self, property_id: str | None) -> str:
         return self.property_timezones.get(property_id or "", "UTC")
@@ -285,6 +287,7 @@ class TemporalActivities:
             property_timezones=s.property_timezones,
             max_history_events=s.journey_max_history_events,
             pms_configured=s.pms_api_url is not None,
+            idle_days=s.journey_idle_days,
         )
 
     @activity.defn(name="journey_policy")

@@ -18,17 +18,19 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from pydantic_core import to_json
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import SettingsDep, TemporalDep
 from api.errors import error_response
-from core.events import LikeMagicEvent
+from core.events import MAX_EVENT_BYTES, MAX_NESTING, LikeMagicEvent, nesting_depth
 from core.logging import fields
 from core.settings import Settings
 from core.temporal import event_search_attributes
-from workflows.router import EventRouter
+from workflows.reaction import RouterResult
+from workflows.router import ROUTER_WORKFLOW
 
 SECRET_HEADER = "lm-webhook-secret"
 
@@ -106,12 +108,22 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
             error_response(413, "payload_too_large", f"the body is larger than {limit} bytes"),
             "invalid",
         )
+    too_deep = Answer(
+        error_response(
+            422, "too_deep", f"arrays and objects nest deeper than {MAX_NESTING} levels"
+        ),
+        "invalid",
+    )
     try:
         raw = json.loads(body)
+    except RecursionError:
+        return too_deep
     except (ValueError, UnicodeDecodeError) as err:
         return Answer(
             error_response(400, "invalid_json", f"the body is not valid JSON: {err}"), "invalid"
         )
+    if nesting_depth(raw) > MAX_NESTING:
+        return too_deep
     if not isinstance(raw, dict):
         return Answer(
             error_response(422, "invalid_event", "the event must be a JSON object"), "invalid"
@@ -127,27 +139,41 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
             error_response(
                 422,
                 "invalid_event",
-                "the event lacks a usable id or topic",
+                "the event lacks a usable id or topic, or an id is too long",
                 _validation_details(err),
             ),
             "invalid",
             seen,
         )
     seen = {"event_id": event.id, "topic": event.topic}
+    # The size Temporal will hold: the event as the worker's data converter encodes it.
+    size = len(to_json(event))
+    if size > MAX_EVENT_BYTES:
+        return Answer(
+            error_response(
+                422,
+                "event_too_large",
+                f"the event is {size} bytes as Temporal would store it; at most "
+                f"{MAX_EVENT_BYTES} are accepted",
+            ),
+            "invalid",
+            seen,
+        )
 
     timeout = settings.webhook_ack_timeout_seconds
     retry_after = {"Retry-After": str(settings.webhook_retry_after_seconds)}
     try:
         handle = await asyncio.wait_for(
             temporal.start_workflow(
-                EventRouter.run,
+                ROUTER_WORKFLOW,
                 event,
+                result_type=RouterResult,
                 id=event.id,
                 task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 search_attributes=event_search_attributes(event),
-                static_summary=f"{event.topic} {event.object_id or ''}".strip(),
+                static_summary=f"{event.topic} {event.object_id or ''}".strip()[:200],
                 rpc_timeout=timedelta(seconds=timeout),
             ),
             timeout=timeout,
@@ -169,6 +195,15 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
             seen,
         )
     except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT:
+            # Temporal will never take this event: retrying it would only repeat the refusal.
+            return Answer(
+                error_response(
+                    422, "refused_by_temporal", f"Temporal refused the event: {err.message}"
+                ),
+                "invalid",
+                seen,
+            )
         if err.status in UNAVAILABLE:
             return Answer(
                 error_response(
@@ -224,7 +259,10 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
         400: {"description": "The body is not JSON"},
         401: {"description": "Missing or wrong lm-webhook-secret"},
         413: {"description": "The body is over the size limit"},
-        422: {"description": "No usable id or topic"},
+        422: {
+            "description": "No usable id or topic, an id over 200 characters, nesting deeper "
+            "than 64 levels, or an event over 512 KiB as Temporal stores it"
+        },
         503: {"description": "Temporal unreachable or too slow; retry later"},
     },
 )

@@ -62,6 +62,8 @@ CONNECT_TIMEOUT_SECONDS = 8.0
 # Replays that run at once with --all-failed.
 REPLAY_CONCURRENCY = 4
 DETAIL_WIDTH = 72
+# The reaction column of a router that failed (its event could not be routed at all).
+ROUTER_ROW = "(router)"
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._:@ -]+")
 DURATION = re.compile(r"(\d+)([smhdw])")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -158,11 +160,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 def failed_query(since: datetime, topic: str | None = None) -> str:
-    """The visibility query of reactions (and other non-router workflows) that failed."""
+    """The visibility query of failed workflows: reactions, routers and the others."""
     stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    query = (
-        f'ExecutionStatus = "Failed" AND WorkflowType != "EventRouter" AND CloseTime > "{stamp}"'
-    )
+    query = f'ExecutionStatus = "Failed" AND CloseTime > "{stamp}"'
+
     if topic:
         query += f' AND Topic = "{_checked(topic, "topic")}"'
     return query

@@ -13,6 +13,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     from temporalio.client import (
         Client,
+        WorkflowHandle,
     )
 
     from core.events import LikeMagicEvent
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 from cli.common import (
     REPLAY_CONCURRENCY,
+    ROUTER_ROW,
     CommandError,
     JsonOption,
     LimitOption,
@@ -32,6 +34,7 @@ from cli.common import (
     _fail,
     _load,
     _reaction_names,
+    _router,
     _run,
     _short,
     _table,
@@ -58,7 +61,6 @@ async def _replay_one(
     without the router: the router (workflow ID = event id) stays as it was, so a
     redelivery of the event is still a duplicate. ``again`` also re-runs a reaction
     whose last run completed."""
-    from temporalio.client import WorkflowFailureError
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
@@ -66,7 +68,7 @@ async def _replay_one(
     from core.temporal import event_search_attributes
     from workflows.reaction import ReactionResult
     from workflows.registry import REACTIONS
-    from workflows.router import reaction_workflow_id, root_cause_message
+    from workflows.router import reaction_workflow_id
 
     workflow_id = reaction_workflow_id(event.id, name)
     link = workflow_url(settings.temporal_ui_url, settings.temporal_namespace, workflow_id)
@@ -115,16 +117,84 @@ async def _replay_one(
         )
         row.update(result="not replayed", detail=why)
         return row
+    result = await _awaited(handle, row, wait)
+    if result is not None:
+        row.update(result=result.status, detail=result.detail)
+    return row
+
+
+async def _awaited(handle: WorkflowHandle[Any, Any], row: dict[str, Any], wait: bool) -> Any:
+    """The new run's result, or None with the row saying "started" or "failed"."""
+    from temporalio.client import WorkflowFailureError
+
+    from workflows.router import root_cause_message
+
     row["run_id"] = handle.result_run_id
     if not wait:
         row["result"] = "started"
-        return row
+        return None
     try:
-        result = await handle.result()
+        return await handle.result()
     except WorkflowFailureError as err:
         row.update(result="failed", detail=root_cause_message(err.cause))
+        return None
+
+
+async def _replay_router(
+    client: Client, settings: Settings, event_id: str, *, wait: bool
+) -> dict[str, Any]:
+    """Start a new run of a router whose last run failed (its event could not be
+    decoded or routed), with the event exactly as the webhook handed it over: the
+    payload is passed on untouched, so even an event this CLI cannot decode goes back."""
+    from temporalio.common import RawValue, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+    from core.links import workflow_url
+    from workflows.reaction import RouterResult
+    from workflows.router import ROUTER_WORKFLOW
+
+    previous = await _router(client, settings, event_id)
+    row: dict[str, Any] = {
+        "event_id": event_id,
+        "reaction": ROUTER_ROW,
+        "workflow_id": event_id,
+        "previous": previous.status.name if previous.status else None,
+        "run_id": None,
+        "result": None,
+        "detail": "",
+        "link": workflow_url(settings.temporal_ui_url, settings.temporal_namespace, event_id),
+    }
+    handle = client.get_workflow_handle(event_id, run_id=previous.run_id)
+    received = None
+    async for first in handle.fetch_history_events(page_size=1):
+        payloads = first.workflow_execution_started_event_attributes.input.payloads
+        received = payloads[0] if payloads else None
+        break
+    if received is None:
+        row.update(result="not replayed", detail="the router's history holds no event")
         return row
-    row.update(result=result.status, detail=result.detail)
+    # As stored it is encrypted (the payload codec); the new run encrypts it again.
+    codec = client.data_converter.payload_codec
+    if codec is not None:
+        [received] = await codec.decode([received])
+    new = await client.start_workflow(
+        ROUTER_WORKFLOW,
+        RawValue(received),
+        id=event_id,
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=previous.typed_search_attributes,
+        static_summary="replay of the router",
+        result_type=RouterResult,
+    )
+    result = await _awaited(new, row, wait)
+    if result is not None:
+        statuses = [r.status for r in result.reactions]
+        row.update(
+            result="failed" if "failed" in statuses else "done",
+            detail=", ".join(f"{r.reaction} {r.status}" for r in result.reactions)
+            or "no reactions",
+        )
     return row
 
 
@@ -201,6 +271,10 @@ async def replay_failed(
         async def one(row: dict[str, Any]) -> dict[str, Any]:
             async with gate:
                 try:
+                    if row["reaction"] == ROUTER_ROW:
+                        done = await _replay_router(client, settings, row["event_id"], wait=wait)
+                        progress.advance()
+                        return done
                     if row["event_id"] not in events:
                         events[row["event_id"]] = await _closed_event(
                             client, settings, row["event_id"]
@@ -251,6 +325,8 @@ def replay(
 ) -> None:
     """Run an event's failed reactions again (after a fix), without touching its router.
 
+    A router that failed (its event could not be decoded or routed) is run again itself,
+    with the event as it was received; it then starts the event's reactions.
     Each reaction gets a new run of its execution `<event id>/<reaction>` with the
     original event. The router's own result stays as it was, and a redelivery of the
     event is still answered `duplicate`. Exit status 1 when a reaction failed again.
@@ -267,12 +343,17 @@ def replay(
         _fail("replay", str(err), err.status)
 
     async def work() -> tuple[list[dict[str, Any]], dict[str, str]]:
+        from temporalio.client import WorkflowExecutionStatus
+
         client = await _connect(settings)
         if event_id is None:
             rows = await replay_failed(
                 client, settings, start, topic, limit, wait=not no_wait, quiet=as_json
             )
             return rows, {}
+        router = await _router(client, settings, event_id)
+        if router.status == WorkflowExecutionStatus.FAILED and reaction is None:
+            return [await _replay_router(client, settings, event_id, wait=not no_wait)], {}
         event = await _closed_event(client, settings, event_id)
         names, others = await _selected(client, event, reaction)
         rows = []

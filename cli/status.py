@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from temporalio.client import (
         Client,
         WorkflowExecution,
+        WorkflowExecutionDescription,
     )
 
 
 from cli.common import (
+    ROUTER_ROW,
     CommandError,
     JsonOption,
     LimitOption,
@@ -127,6 +129,78 @@ async def _long_running_now(client: Client, detail: str) -> str | None:
     return line
 
 
+# Long-running workflows `reactor status` shows by their ID, from their `state` query.
+LONG_RUNNING = ("GuestJourney", "HousekeepingAssignment")
+# Guest data the journey's state holds: never printed.
+PERSONAL = {"guest_email", "guest_name", "guest_phone"}
+
+
+async def long_running_status(
+    client: Client, settings: Settings, described: WorkflowExecutionDescription
+) -> dict[str, Any]:
+    """A journey or a housekeeping assignment: its execution and its ``state`` query
+    (stage and messages; assignee, SLA and what it waits for), guest data left out."""
+    from temporalio.client import WorkflowQueryFailedError
+    from temporalio.service import RPCError
+
+    from core.links import workflow_url
+    from workflows.guest_journey import JourneyState
+    from workflows.housekeeping import AssignmentState
+
+    state_type = JourneyState if described.workflow_type == "GuestJourney" else AssignmentState
+    found: dict[str, Any] = {
+        "workflow_id": described.id,
+        "workflow_type": described.workflow_type,
+        "status": described.status.name if described.status else None,
+        "run_id": described.run_id,
+        "started": described.start_time,
+        "closed": described.close_time,
+        "link": workflow_url(settings.temporal_ui_url, settings.temporal_namespace, described.id),
+        "state": None,
+        "problem": "",
+    }
+    try:
+        state = await client.get_workflow_handle(described.id).query(
+            "state", result_type=state_type, rpc_timeout=timedelta(seconds=5)
+        )
+    except (RPCError, WorkflowQueryFailedError) as err:
+        found["problem"] = f"its state could not be read: {_one_line(str(err), 200)}"
+        return found
+    found["state"] = state.model_dump(mode="json", exclude=PERSONAL)
+    return found
+
+
+def _when(value: str | None) -> str:
+    return _time(datetime.fromisoformat(value)) if value else "-"
+
+
+def _long_running_lines(found: dict[str, Any]) -> list[str]:
+    lines = [f"{found['workflow_id']}  {found['workflow_type']}  {found['status']}"]
+    lines.append(f"  {found['link']}")
+    state = found["state"]
+    if state is None:
+        return [*lines, f"  {found['problem']}"]
+    if found["workflow_type"] == "GuestJourney":
+        lines.append(f"stage {state['stage']} (as of {_when(state['stage_as_of'])})")
+        lines.append(f"arrival {_when(state['arrival'])}  departure {_when(state['departure'])}")
+        if state.get("idle_until"):
+            lines.append(f"ends if nothing happens by {_when(state['idle_until'])}")
+        rows = [
+            [m["kind"], m["status"], _when(m["due"]), _when(m["sent_at"]), _short(m["detail"])]
+            for m in state["messages"].values()
+        ]
+        lines += ["", _table(["message", "status", "due", "sent", "detail"], rows)]
+        return lines
+    assignee = state["assignee"]
+    lines.append(f"status {state['status']}  task type {state['task_type'] or '-'}")
+    if assignee:
+        lines.append(f"assignee {assignee['id']}  due by {_when(state['deadline'])} (SLA)")
+    if state["waiting_for"]:
+        lines.append(f"waiting for {state['waiting_for']} until {_when(state['waiting_until'])}")
+    lines.append(f"escalations {state['escalations']}  reassignments {state['reassignments']}")
+    return lines
+
+
 def _now_column(row: dict[str, Any]) -> str:
     if row["execution"] is None:
         return "not started" if row["outcome"] is None else "-"
@@ -135,18 +209,32 @@ def _now_column(row: dict[str, Any]) -> str:
 
 @app.command()
 def status(
-    event_id: Annotated[str, typer.Argument(help="The event id (the router's workflow ID).")],
+    event_id: Annotated[
+        str,
+        typer.Argument(
+            help="The event id (the router's workflow ID), or the ID of a journey "
+            "(journey-<reservation>) or housekeeping assignment (housekeeping-<task>)."
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
-    """Show an event's router and each reaction: outcome, latest run, Temporal UI link."""
+    """Show an event's router and each reaction: outcome, latest run, Temporal UI link.
+    Or a journey (stage, messages and when) or an assignment (assignee, SLA, waiting)."""
     settings = _load("status")
 
     async def work() -> dict[str, Any]:
-        return await event_status(await _connect(settings), settings, event_id)
+        client = await _connect(settings)
+        described = await _describe(client, event_id)
+        if described is not None and described.workflow_type in LONG_RUNNING:
+            return await long_running_status(client, settings, described)
+        return await event_status(client, settings, event_id)
 
     found = _run("status", work())
     if as_json:
         _echo_json(found)
+        return
+    if "workflow_type" in found:
+        typer.echo("\n".join(_long_running_lines(found)))
         return
     typer.echo(f"event {event_id}  {found['topic'] or ''}  router {found['status']}")
     typer.echo(f"  {found['link']}")
@@ -199,7 +287,8 @@ async def _failure_message(client: Client, workflow_id: str, run_id: str | None)
 async def find_failed(
     client: Client, settings: Settings, since: datetime, topic: str | None, limit: int
 ) -> list[dict[str, Any]]:
-    """Reactions whose latest run failed and closed after ``since``, newest first.
+    """Reactions (and routers, as reaction ``(router)``) whose latest run failed and
+    closed after ``since``, newest first.
 
     From the visibility store; a reaction replayed since (its latest run is another
     one, not failed) is left out, and of several failed runs only the newest counts.
@@ -208,11 +297,12 @@ async def find_failed(
 
     from core.links import workflow_url
     from core.temporal import TOPIC
+    from workflows.router import ROUTER_WORKFLOW
 
     newest: dict[str, WorkflowExecution] = {}
     async for execution in client.list_workflows(failed_query(since, topic), limit=limit):
-        if "/" not in execution.id:
-            continue  # not a reaction (`<event id>/<reaction>`)
+        if "/" not in execution.id and execution.workflow_type != ROUTER_WORKFLOW:
+            continue  # neither a reaction (`<event id>/<reaction>`) nor a router
         seen = newest.get(execution.id)
         if seen is None or (execution.close_time or since) > (seen.close_time or since):
             newest[execution.id] = execution
@@ -225,7 +315,10 @@ async def find_failed(
                 if latest.status != WorkflowExecutionStatus.FAILED:
                     return None  # replayed (or running again) since
             message = await _failure_message(client, execution.id, execution.run_id)
-        event_id, reaction = execution.id.split("/", 1)
+        if "/" in execution.id:
+            event_id, reaction = execution.id.split("/", 1)
+        else:
+            event_id, reaction = execution.id, ROUTER_ROW
         return {
             "event_id": event_id,
             "reaction": reaction,
@@ -251,7 +344,8 @@ def failed(
     limit: LimitOption = 200,
     as_json: JsonOption = False,
 ) -> None:
-    """List reactions that failed for good, newest first, with links to the Temporal UI."""
+    """List reactions (and routers) that failed for good, newest first, with links to
+    the Temporal UI. A router that failed shows as reaction `(router)`."""
     from core.links import list_url
 
     settings = _load("failed")

@@ -20,6 +20,36 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 EVENT_ID_MAX_LENGTH = 200
 EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
 
+# What the webhook refuses (422) because Temporal, or the worker, could not hold it,
+# so that no event answered 200 can get stuck:
+# - ids (objectId, actorId, pmsPropertyId, ...) become search attributes (at most 2,048
+#   bytes each) and workflow IDs (`journey-<objectId>`, at most 1,000 characters);
+ID_MAX_LENGTH = 200
+# - nesting: the worker's JSON decoder stops at a few hundred levels, Python's at ~1,000;
+MAX_NESTING = 64
+# - size of the event as Temporal stores it: under its 2 MB payload limit, and small
+#   enough that a router starting several reactions at once, each with the event, stays
+#   under the 4 MB limit of one gRPC message.
+MAX_EVENT_BYTES = 512 * 1024
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (a scalar: 0)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children)
+    return deepest
+
 
 class Topic(StrEnum):
     """Every topic the platform documents (TopicEnum)."""
@@ -159,15 +189,33 @@ class LikeMagicEvent(BaseModel):
             return str(value)
         return value
 
+    @field_validator(
+        "object_id", "object_type", "actor_id", "actor_type", "pms_property_id", "event_source"
+    )
+    @classmethod
+    def _short_enough_for_temporal(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) > ID_MAX_LENGTH:
+            raise ValueError(
+                f"longer than {ID_MAX_LENGTH} characters (it becomes a Temporal search "
+                "attribute or workflow ID)"
+            )
+        return value
+
     @field_validator("object_type", mode="before")
     @classmethod
     def _known_object_type(cls, value: Any) -> Any:
-        return ObjectType(value) if value in ObjectType.__members__ else value
+        return (
+            ObjectType(value)
+            if isinstance(value, str) and value in ObjectType.__members__
+            else value
+        )
 
     @field_validator("actor_type", mode="before")
     @classmethod
     def _known_actor_type(cls, value: Any) -> Any:
-        return ActorType(value) if value in ActorType.__members__ else value
+        return (
+            ActorType(value) if isinstance(value, str) and value in ActorType.__members__ else value
+        )
 
     @field_validator("timestamp", mode="before")
     @classmethod

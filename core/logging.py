@@ -1,7 +1,9 @@
 """Structured logging: JSON lines in production, readable lines in development.
 
 Call sites pass data through ``extra={"fields": {...}}``; only those fields are
-written, so nothing reaches a log line by accident (secrets, guest data).
+written, so nothing reaches a log line by accident (secrets, guest data). Control
+characters in a message or a value are escaped in both formats (``\n`` stays two
+characters), so a value from a request can never forge a log line.
 """
 
 from __future__ import annotations
@@ -39,7 +41,17 @@ class JsonFormatter(logging.Formatter):
                 line.setdefault("event_id", event_id)
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
+        # json.dumps escapes every control character (ensure_ascii: U+2028 too).
         return json.dumps(line, default=str)
+
+
+def escaped(value: object) -> str:
+    """``value`` as text on one line: control characters (and line or paragraph
+    separators) written as escapes, everything else as it is."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class TextFormatter(logging.Formatter):
@@ -48,8 +60,11 @@ class TextFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         tail = ""
         if isinstance(fields, dict):
-            tail = " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
-        text = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}{tail}"
+            tail = " " + " ".join(
+                f"{escaped(k)}={escaped(v)}" for k, v in fields.items() if v is not None
+            )
+        message = escaped(record.getMessage())
+        text = f"{stamp} {record.levelname:<7} {record.name}: {message}{tail}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text

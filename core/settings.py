@@ -76,7 +76,11 @@ class Settings(BaseSettings):
     # Email
     sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
     sendgrid_host: str = Field("https://api.sendgrid.com", validation_alias="SENDGRID_HOST")
-    sendgrid_timeout_seconds: float = Field(10.0, validation_alias="SENDGRID_TIMEOUT_SECONDS", gt=0)
+    # At most 100 s: an activity attempt (2 minutes) must outlive its request, or a
+    # request that may still succeed would be sent again (activities/policy.py).
+    sendgrid_timeout_seconds: float = Field(
+        60.0, validation_alias="SENDGRID_TIMEOUT_SECONDS", gt=0, le=100
+    )
     email_from: str = Field("reactor@example.com", validation_alias="EMAIL_FROM")
     email_outbox_dir: Path = Field(Path("var/outbox"), validation_alias="EMAIL_OUTBOX_DIR")
 
@@ -117,7 +121,7 @@ class Settings(BaseSettings):
     event_log_url: str | None = Field(None, validation_alias="EVENT_LOG_URL")
     event_log_token: SecretStr | None = Field(None, validation_alias="EVENT_LOG_TOKEN")
     event_log_topics: str = Field("*", validation_alias="EVENT_LOG_TOPICS")
-    http_timeout_seconds: float = Field(10.0, validation_alias="HTTP_TIMEOUT_SECONDS", gt=0)
+    http_timeout_seconds: float = Field(60.0, validation_alias="HTTP_TIMEOUT_SECONDS", gt=0, le=100)
 
     # Housekeeping assignment
     housekeeping_task_types: str = Field(
@@ -190,12 +194,18 @@ class Settings(BaseSettings):
         validation_alias="JOURNEY_QUIET_HOURS",
         pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$",
     )
+    journey_idle_days: int = Field(30, validation_alias="JOURNEY_IDLE_DAYS", ge=1)
     journey_max_history_events: int = Field(
         5000, validation_alias="JOURNEY_MAX_HISTORY_EVENTS", ge=100
     )
 
     # Reactions
     disabled_reactions: str = Field("", validation_alias="REACTOR_DISABLED_REACTIONS")
+
+    # Worker: activities it runs at once (the provider SDKs' thread pool is this large).
+    worker_max_concurrent_activities: int = Field(
+        100, validation_alias="WORKER_MAX_CONCURRENT_ACTIVITIES", ge=1, le=1000
+    )
 
     # Metrics: the worker serves Temporal SDK metrics on this port; unset: off.
     worker_metrics_port: int | None = Field(

@@ -36,12 +36,21 @@ class Reply:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds the provider takes before it answers (recorded on arrival).
+    delay: float = 0.0
+
+
+class _BusyServer(ThreadingHTTPServer):
+    # Hundreds of concurrent connections (the rate-limit tests) must not be refused.
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 class FakeService:
     """Answers ``default`` unless replies were queued with ``fail_next``, or ``respond``
     (method, path, body) answers the request itself. ``check`` judges each request body:
-    a problem it names is answered 400 with that text."""
+    a problem it names is answered 400 with that text. While ``hold``
+    is set, each request is recorded and then waits until ``release()``."""
 
     def __init__(
         self,
@@ -51,6 +60,8 @@ class FakeService:
         self.default = default or Reply(202, None, {"X-Message-Id": "fake-message-id"})
         self.respond: Callable[[str, str, bytes], Reply | None] | None = None
         self.requests: list[Recorded] = []
+        self.hold = threading.Event()
+        self._released = threading.Event()
         self._script: list[Reply] = []
         self._lock = threading.Lock()
         service = self
@@ -80,6 +91,9 @@ class FakeService:
                             time.monotonic(),
                         )
                     )
+                if service.hold.is_set():
+                    service._released.wait()
+                time.sleep(reply.delay)
                 if isinstance(reply.body, str):
                     payload, kind = reply.body.encode(), "text/plain"
                 else:
@@ -98,11 +112,16 @@ class FakeService:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _BusyServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
+
+    def release(self) -> None:
+        """Let every held request (and those to come) be answered."""
+        self.hold.clear()
+        self._released.set()
 
     def fail_next(self, *replies: Reply) -> None:
         with self._lock:
@@ -116,6 +135,7 @@ class FakeService:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()
         self._server.shutdown()
         self._server.server_close()
 
@@ -172,12 +192,6 @@ class PmsTasks:
         else:
             return Reply(200, {"staffId": self.assignees[task]})
         return Reply(200, {"updated": True})
-
-
-class _BusyServer(ThreadingHTTPServer):
-    # Hundreds of concurrent connections (the rate-limit tests) must not be refused.
-    request_queue_size = 1024
-    daemon_threads = True
 
 
 class FakeLikeMagic:

@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.email import EmailActivities, EmailRequest
     from activities.policy import (
+        INTEGRATION_HEARTBEAT_TIMEOUT,
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_SCHEDULE_TO_CLOSE,
         INTEGRATION_START_TO_CLOSE,
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
 INTEGRATION_CALL: dict[str, Any] = {
     "start_to_close_timeout": INTEGRATION_START_TO_CLOSE,
     "schedule_to_close_timeout": INTEGRATION_SCHEDULE_TO_CLOSE,
+    "heartbeat_timeout": INTEGRATION_HEARTBEAT_TIMEOUT,
     "retry_policy": INTEGRATION_RETRY_POLICY,
 }
 

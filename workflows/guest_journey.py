@@ -60,6 +60,9 @@ POLICY_REFRESH_PATCH = "journey-policy-refreshed-at-continue-as-new"
 # The shape of JourneyState carried across continue-as-new. 1: before versions were
 # kept (no field); 2: messages count their tries (attempts, retry_at).
 SCHEMA_VERSION = 2
+# workflow.patched id: before it, a journey that knew no departure waited forever; now
+# it ends the policy's idle_days after its last event.
+IDLE_BOUND_PATCH = "journey-idle-bound"
 
 
 class Message(BaseModel):
@@ -94,6 +97,10 @@ class JourneyState(BaseModel):
     checked_in_at: Instant | None = None
     checked_out_at: Instant | None = None
     ended_at: Instant | None = None
+    # When the journey last heard of its reservation, and (knowing no departure) when
+    # it ends unless it hears again.
+    last_news_at: Instant | None = None
+    idle_until: Instant | None = None
     events_applied: list[str] = []
     messages: dict[str, Message] = {k: Message(kind=k) for k in KINDS}
     runs: int = 1
@@ -251,7 +258,9 @@ class GuestJourney:
     alerted, and the journey goes on.
     The journey continues as new when the server suggests it or its history passes
     the policy's bound, carrying its state (with its schema version) and taking the
-    policy of the current settings; signals are never lost in the switch.
+    policy of the current settings; signals are never lost in the switch. A journey
+    that knows no departure ends the policy's ``idle_days`` (JOURNEY_IDLE_DAYS) after
+    its last event, once nothing is scheduled.
     """
 
     def __init__(self) -> None:
@@ -259,6 +268,7 @@ class GuestJourney:
         self._pending: list[LikeMagicEvent] = []
         # Timestamps of updates that carried no dates, to be asked of the PMS.
         self._refresh: list[datetime] = []
+        self._policy = JourneyPolicy()
 
     @workflow.signal
     def reservation_event(self, event: LikeMagicEvent) -> None:
@@ -296,6 +306,8 @@ class GuestJourney:
                 reservation_id=input.reservation_id, schema_version=SCHEMA_VERSION
             )
         state, policy = self._state, input.policy
+        self._policy = policy
+        state.last_news_at = state.last_news_at or workflow.now()
         while True:
             while self._pending:
                 self._apply(self._pending.pop(0), policy)
@@ -344,6 +356,7 @@ class GuestJourney:
         if event.id in state.events_applied:
             return
         state.events_applied.append(event.id)
+        state.last_news_at = workflow.now()
         at = instant(event.timestamp) or workflow.now()
         state.property_id = state.property_id or event.pms_property_id
         ctx = event.context
@@ -599,13 +612,27 @@ class GuestJourney:
             return not open_messages
         if state.departure is not None and now >= state.departure + EXPIRY_AFTER_DEPARTURE:
             return True
-        return False
+        idle_until = self._idle_until()
+        return idle_until is not None and now >= idle_until and not open_messages
+
+    def _idle_until(self) -> datetime | None:
+        """When a journey that knows no departure ends unless an event comes; None when
+        it knows its departure (or started before the bound existed)."""
+        state = self._state
+        assert state is not None
+        if state.departure is not None or state.last_news_at is None:
+            return None
+        if not workflow.patched(IDLE_BOUND_PATCH):
+            return None
+        state.idle_until = state.last_news_at + timedelta(days=self._policy.idle_days)
+        return state.idle_until
 
     def _expiry_wait(self, now: datetime) -> timedelta | None:
         state = self._state
         assert state is not None
         if state.departure is None:
-            return None
+            idle_until = self._idle_until()
+            return None if idle_until is None else max(idle_until - now, timedelta(seconds=1))
         return max(state.departure + EXPIRY_AFTER_DEPARTURE - now, timedelta(seconds=1))
 
     async def _current_policy(self, policy: JourneyPolicy) -> JourneyPolicy:

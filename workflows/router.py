@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from pydantic import ValidationError
 from temporalio import workflow
+from temporalio.common import RawValue
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -30,10 +32,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.config import ConfigActivities
     from activities.policy import (
         ALERT_SCHEDULE_TO_CLOSE,
+        INTEGRATION_HEARTBEAT_TIMEOUT,
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_START_TO_CLOSE,
     )
     from activities.slack import FailureAlert, SlackActivities
+    from core.temporal import TOPIC
+
+ROUTER_WORKFLOW = "EventRouter"
+# The failure type of a router whose event the worker cannot decode.
+EVENT_UNDECODABLE = "EventUndecodable"
 
 
 def root_cause_message(err: BaseException) -> str:
@@ -57,7 +65,22 @@ def reaction_workflow_id(event_id: str, reaction_name: str) -> str:
 RECORDED_PLAN_PATCH = "router-recorded-plan"
 
 
-@workflow.defn(name="EventRouter")
+def decode_problem(err: BaseException) -> str:
+    """Why an event could not be decoded, without the event's values (guest data)."""
+    if isinstance(err, ValidationError):
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(event)'}: {e['msg']}"
+            for e in err.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        return "; ".join(problems[:5])
+    return type(err).__name__
+
+
+def undecodable_message(err: BaseException) -> str:
+    return f"the worker cannot decode the event ({decode_problem(err)})"
+
+
+@workflow.defn(name=ROUTER_WORKFLOW)
 class EventRouter:
     """Runs every reaction registered for the event's topic as a child workflow.
 
@@ -71,11 +94,34 @@ class EventRouter:
     the operations Slack channel is alerted (retried for up to 5 minutes; an
     alert that fails is noted in the outcome and hides nothing). The result lists
     each reaction with its outcome; a topic without reactions completes with an
-    empty list.
+    empty list. An event the worker cannot decode fails the router at once (type
+    ``EventUndecodable``, the reason without the event's values) after an alert.
     """
 
     @workflow.run
-    async def run(self, event: LikeMagicEvent) -> RouterResult:
+    async def run(self, received: RawValue) -> RouterResult:
+        # Decoded here rather than by the SDK: an event this worker cannot decode fails
+        # the router at once, with an alert, instead of failing its first workflow task
+        # again and again, unseen. (Commands stay the same for events that decode.)
+        try:
+            event = workflow.payload_converter().from_payload(received.payload, LikeMagicEvent)
+        except Exception as err:  # noqa: BLE001 - whatever the converter raises
+            message = undecodable_message(err)
+            workflow.logger.warning("router cannot decode its event: %s", decode_problem(err))
+            info = workflow.info()
+            await self._alert_failure(
+                FailureAlert(
+                    event_id=info.workflow_id,
+                    topic=info.typed_search_attributes.get(TOPIC) or "",
+                    reaction="",
+                    workflow_id=info.workflow_id,
+                    error=message,
+                )
+            )
+            raise ApplicationError(message, type=EVENT_UNDECODABLE, non_retryable=True) from None
+        return await self._route(event)
+
+    async def _route(self, event: LikeMagicEvent) -> RouterResult:
         if workflow.patched(RECORDED_PLAN_PATCH):
             plan = await workflow.execute_local_activity_method(
                 registry.RoutingActivities.route_plan,
@@ -143,18 +189,24 @@ class EventRouter:
         )
 
     async def _alert(self, event: LikeMagicEvent, reaction: str, child_id: str, error: str) -> str:
+        return await self._alert_failure(
+            FailureAlert(
+                event_id=event.id,
+                topic=event.topic,
+                reaction=reaction,
+                workflow_id=child_id,
+                error=error,
+            )
+        )
+
+    async def _alert_failure(self, alert: FailureAlert) -> str:
         try:
             delivery = await workflow.execute_activity_method(
                 SlackActivities.alert_reaction_failed,
-                FailureAlert(
-                    event_id=event.id,
-                    topic=event.topic,
-                    reaction=reaction,
-                    workflow_id=child_id,
-                    error=error,
-                ),
+                alert,
                 start_to_close_timeout=INTEGRATION_START_TO_CLOSE,
                 schedule_to_close_timeout=ALERT_SCHEDULE_TO_CLOSE,
+                heartbeat_timeout=INTEGRATION_HEARTBEAT_TIMEOUT,
                 retry_policy=INTEGRATION_RETRY_POLICY,
             )
         except ActivityError as err:
