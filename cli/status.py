@@ -138,15 +138,29 @@ def status(
     event_id: Annotated[str, typer.Argument(help="The event id (the router's workflow ID).")],
     as_json: JsonOption = False,
 ) -> None:
-    """Show an event's router and each reaction: outcome, latest run, Temporal UI link."""
+    """Show an event's router and each reaction: outcome, latest run, Temporal UI link; or
+    `queued` while the event waits in the intake queue."""
+    from cli.intake import queued_event
+
     settings = _load("status")
 
     async def work() -> dict[str, Any]:
+        # A queued event has no router yet: the queue answers, even while Temporal is down.
+        queued = await queued_event(settings, event_id)
+        if queued is not None:
+            return {**queued, "status": "queued"}
         return await event_status(await _connect(settings), settings, event_id)
 
     found = _run("status", work())
     if as_json:
         _echo_json(found)
+        return
+    if found["status"] == "queued":
+        typer.echo(
+            f"event {event_id}  {found['topic']}  queued for {found['waiting_seconds']:.0f} s "
+            "(in the intake queue, no router yet)"
+        )
+        typer.echo(f"  why: {found['why']}")
         return
     typer.echo(f"event {event_id}  {found['topic'] or ''}  router {found['status']}")
     typer.echo(f"  {found['link']}")
