@@ -112,20 +112,23 @@ async def test_temporal_stopped_and_killed_then_the_api_killed_mid_drain_loses_n
         during_kill = events(60)
         redeliveries = during_kill[:20] + during_stop[:10]
         answers = await deliver(api.url, during_kill + redeliveries, "queued", "duplicate")
-        assert answers.count("queued") >= len(during_kill)
+        # Redeliveries of waiting events are duplicates; those of events Temporal already
+        # holds cannot be told apart while it is down: queued again, forwarded as duplicates.
+        assert answers.count("duplicate") == 20
         sent += during_kill
-        assert await queue_depth(settings.intake_database_url) == len(during_kill)
+        waiting = len(during_kill) + 10
+        assert await queue_depth(settings.intake_database_url) == waiting
 
         # Temporal back; the API killed -9 while it drains, and started again.
         await server.start()
         depth = await until(
-            lambda: _draining(settings.intake_database_url, len(during_kill)),
+            lambda: _draining(settings.intake_database_url, waiting),
             "the drain begins",
             tries=3000,
             pause=0.01,
         )
         api.kill()
-        assert 0 < depth < len(during_kill)
+        assert 0 < depth < waiting
         await api.start()
         await until(lambda: _empty(settings.intake_database_url), "the queue drains", tries=900)
 
