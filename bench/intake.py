@@ -144,7 +144,7 @@ async def run(args: argparse.Namespace) -> int:
         "INTAKE_DATABASE_URL": intake_url,
         "LOG_LEVEL": "WARNING",
     }
-    api = subprocess.Popen(
+    api = subprocess.Popen(  # noqa: ASYNC220 - returns at once
         [sys.executable, "-m", "cli", "api", "--port", str(api_port)],
         env=env,
         cwd=tmp,
@@ -194,16 +194,20 @@ async def run(args: argparse.Namespace) -> int:
     print(row("accepted (Temporal up)", up, up_lat))
     print(row("queued (Temporal killed)", down, down_lat))
     print(f"stored in the queue: {stored} of {args.events}")
-    print(f"drain after Temporal restarted: {total} events in {drain_seconds:.1f} s "
-          f"({total / drain_seconds:.0f} events/s, includes the dev server's start)")
+    print(
+        f"drain after Temporal restarted: {total} events in {drain_seconds:.1f} s "
+        f"({total / drain_seconds:.0f} events/s, includes the dev server's start)"
+    )
     failures += int(up["non200"] + up["socket_errors"] + down["non200"] + down["socket_errors"])
     if stored != args.events:
         print(f"LOSS: {args.events - stored} queued events are not in the queue")
         failures += 1
     down_rate = down["requests"] / (down["duration_ms"] / 1000)
     met = down_rate >= GOAL_RATE and percentile(down_lat, 99) < GOAL_P99_MS
-    print(f"goal (>= {GOAL_RATE:.0f} queued acks/s at p99 < {GOAL_P99_MS:.0f} ms): "
-          f"{'met' if met else 'missed'}")
+    print(
+        f"goal (>= {GOAL_RATE:.0f} queued acks/s at p99 < {GOAL_P99_MS:.0f} ms): "
+        f"{'met' if met else 'missed'}"
+    )
     return 1 if failures else 0
 
 

@@ -51,9 +51,7 @@ CONDITIONS = {"service_healthy", ONE_SHOT_CONDITION}
 
 # ${VAR}, ${VAR:-default}, ${VAR:?message}; `$$` is Compose's escaped dollar. A default may
 # hold one reference itself (${A:-x${B:?m}y}).
-REFERENCE = re.compile(
-    r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:\$\{[^}]*\}|[^}])*))?\}"
-)
+REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:\$\{[^}]*\}|[^}])*))?\}")
 
 
 # SENDGRID_TEMPLATE_<KIND>[_<LANG>] is a family of variables: the stack passes on one per
