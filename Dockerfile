@@ -34,6 +34,7 @@ COPY README.md worker.py ./
 COPY cli ./cli
 COPY api ./api
 COPY core ./core
+COPY storage ./storage
 COPY workflows ./workflows
 COPY activities ./activities
 # Sample events and the sample housekeeping roster (HOUSEKEEPING_ROSTER's default path,

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-timezones lint pytest bench setup clean
+.PHONY: run test test-timezones lint pytest bench bench-intake setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test-timezones: $(STAMP)
 bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/webhook.py
+
+## Queued acks/s and p99 with Temporal killed, against accepted with Temporal up (bench/README.md).
+bench-intake: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python bench/intake.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -10,6 +10,7 @@ from temporalio.client import Client
 
 from api import codec, health, metrics, webhooks
 from api.errors import install_error_handlers
+from api.intake import Intake
 from core.settings import Settings
 from core.temporal import FAST_FAIL_RETRY, connect
 
@@ -17,8 +18,9 @@ from core.temporal import FAST_FAIL_RETRY, connect
 def create_app(settings: Settings, temporal_client: Client | None = None) -> FastAPI:
     """Build the API. Without an injected client, the lifespan connects to Temporal.
 
-    The connection is lazy: the API starts, and answers 503 to events, while
-    Temporal is down, so a restart order between the two never matters.
+    The connection is lazy: the API starts, and queues events, while Temporal is down, so
+    a restart order between the two never matters. The lifespan opens the intake queue
+    (migrating its schema) and starts its forwarder; it fails when the store cannot open.
     """
     settings.check_webhook_secret()
     settings.check_encryption_keys()
@@ -28,7 +30,11 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.temporal is None:
             app.state.temporal = await connect(settings, lazy=True, retry_config=FAST_FAIL_RETRY)
-        yield
+        app.state.intake = await Intake.open(settings, app.state.temporal, app.state.metrics)
+        try:
+            yield
+        finally:
+            await app.state.intake.close()
 
     app = FastAPI(
         title="reactor",
@@ -38,6 +44,7 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     )
     app.state.settings = settings
     app.state.temporal = temporal_client
+    app.state.intake = None
     app.state.metrics = metrics.WebhookMetrics()
     install_error_handlers(app)
     app.include_router(webhooks.router)

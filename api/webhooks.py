@@ -1,7 +1,8 @@
-"""POST /webhooks/likemagic: verify, validate, hand to Temporal, answer.
+"""POST /webhooks/likemagic: verify, validate, hand to Temporal or the intake queue, answer.
 
-Nothing else happens on the request path: the answer is 200 only once Temporal
-holds the event (a started router workflow, or one that already existed).
+The answer is 200 only once the event is durable: Temporal holds it (a started router
+workflow, or one that already existed), or the intake queue has it on disk, from where
+the forwarder hands it to Temporal (api/intake.py).
 """
 
 from __future__ import annotations
@@ -12,39 +13,26 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from pydantic_core import to_json
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import SettingsDep, TemporalDep
 from api.errors import error_response
+from api.intake import Intake, is_unavailable, object_key, start_router
 from core.events import MAX_EVENT_BYTES, MAX_NESTING, LikeMagicEvent, nesting_depth
 from core.logging import fields
 from core.settings import Settings
-from core.temporal import event_search_attributes
-from workflows.reaction import RouterResult
-from workflows.router import ROUTER_WORKFLOW
 
 SECRET_HEADER = "lm-webhook-secret"
 
 log = logging.getLogger("reactor.webhook")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-# Statuses that mean "Temporal is not there right now" rather than "Temporal said no".
-UNAVAILABLE = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.CANCELLED,
-    RPCStatusCode.RESOURCE_EXHAUSTED,
-    RPCStatusCode.UNKNOWN,
-}
 
 
 @dataclass
@@ -160,110 +148,120 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
             seen,
         )
 
-    timeout = settings.webhook_ack_timeout_seconds
-    retry_after = {"Retry-After": str(settings.webhook_retry_after_seconds)}
+    return await _hand_over(request.app.state.intake, settings, temporal, event, raw, seen)
+
+
+def _held(
+    status: str, event_id: str, run_id: str | None, seen: dict[str, Any], **more: Any
+) -> Answer:
+    """A 200 for an event Temporal holds (its router's workflow ID is the event id)."""
+    payload = {"status": status, "eventId": event_id, "workflowId": event_id, "runId": run_id}
+    return Answer(JSONResponse({**payload, **more}), status, seen)
+
+
+async def _hand_over(
+    intake: Intake,
+    settings: Settings,
+    temporal: Any,
+    event: LikeMagicEvent,
+    raw: dict[str, Any],
+    seen: dict[str, Any],
+) -> Answer:
+    """Start the router within the budget; else (Temporal down, slow or refusing, or older
+    events of the same object waiting) queue the event. Only a failed queue write is 503."""
+    started = time.monotonic()
+    key = object_key(event)
+    reason = "temporal_down" if intake.breaker.open else None
+    if reason is None and key and intake.forwarder.last_depth:
+        try:
+            if await asyncio.wait_for(intake.queue.holds_object(key), 1.0):
+                reason = "behind_object"
+        except Exception:  # noqa: BLE001 - the store is slow or down: Temporal may take it
+            pass
+    error: str | None = None
+    if reason is None:
+        try:
+            handle = await start_router(
+                temporal, settings, event, settings.intake_start_budget_seconds
+            )
+        except WorkflowAlreadyStartedError as err:
+            return _held("duplicate", event.id, err.run_id, seen)
+        except Exception as err:  # noqa: BLE001 - whatever went wrong, the queue keeps it
+            if isinstance(err, RPCError) and err.status == RPCStatusCode.INVALID_ARGUMENT:
+                # Temporal will never take this event: queueing or retrying it would only
+                # repeat the refusal.
+                return Answer(
+                    error_response(
+                        422, "refused_by_temporal", f"Temporal refused the event: {err.message}"
+                    ),
+                    "invalid",
+                    seen,
+                )
+            if is_unavailable(err):
+                reason = (
+                    "temporal_slow" if isinstance(err, TimeoutError) else "temporal_unavailable"
+                )
+                intake.breaker.trip(f"{type(err).__name__} on the webhook")
+            else:
+                reason = "temporal_refused"
+                status = err.status.name if isinstance(err, RPCError) else type(err).__name__
+                error = f"Temporal refused it ({status})"
+                log.error(
+                    "temporal refused the start; queued",
+                    extra=fields(**seen, workflow_id=event.id, rpc_status=status),
+                )
+        else:
+            return _held("accepted", event.id, handle.result_run_id, seen)
+    remaining = settings.webhook_ack_timeout_seconds - (time.monotonic() - started)
     try:
-        handle = await asyncio.wait_for(
-            temporal.start_workflow(
-                ROUTER_WORKFLOW,
-                event,
-                result_type=RouterResult,
-                id=event.id,
-                task_queue=settings.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=event_search_attributes(event),
-                static_summary=f"{event.topic} {event.object_id or ''}".strip()[:200],
-                rpc_timeout=timedelta(seconds=timeout),
-            ),
-            timeout=timeout,
+        new = await asyncio.wait_for(
+            intake.queue.add(event.id, event.topic, key, json.dumps(raw), reason),
+            max(0.1, remaining),
         )
-    except WorkflowAlreadyStartedError as err:
-        payload = {
-            "status": "duplicate",
-            "eventId": event.id,
-            "workflowId": event.id,
-            "runId": err.run_id,
-        }
-        return Answer(JSONResponse(payload), "duplicate", seen)
-    except (TimeoutError, asyncio.CancelledError):
-        return Answer(
-            error_response(
-                503, "temporal_unavailable", "Temporal did not answer in time", headers=retry_after
-            ),
-            "unavailable",
-            seen,
-        )
-    except RPCError as err:
-        if err.status == RPCStatusCode.INVALID_ARGUMENT:
-            # Temporal will never take this event: retrying it would only repeat the refusal.
-            return Answer(
-                error_response(
-                    422, "refused_by_temporal", f"Temporal refused the event: {err.message}"
-                ),
-                "invalid",
-                seen,
-            )
-        if err.status in UNAVAILABLE:
-            return Answer(
-                error_response(
-                    503,
-                    "temporal_unavailable",
-                    f"Temporal is not reachable ({err.status.name})",
-                    headers=retry_after,
-                ),
-                "unavailable",
-                seen,
-            )
+    except Exception as err:  # noqa: BLE001 - not stored: not acknowledged
         log.error(
-            "temporal refused the start",
-            extra=fields(
-                **seen, workflow_id=event.id, rpc_status=err.status.name, error=err.message
-            ),
+            "intake queue write failed",
+            extra=fields(**seen, reason=reason, error=type(err).__name__),
         )
-        return Answer(
-            error_response(
-                500,
-                "temporal_error",
-                f"Temporal refused the event ({err.status.name}): {err.message}",
-                headers=retry_after,
-            ),
-            "error",
-            seen,
-        )
-    except RuntimeError as err:  # the lazy client could not connect
         return Answer(
             error_response(
                 503,
-                "temporal_unavailable",
-                f"Temporal is not reachable: {err}",
-                headers=retry_after,
+                "intake_unavailable",
+                "Temporal could not take the event and the intake queue could not store it",
+                headers={"Retry-After": str(settings.webhook_retry_after_seconds)},
             ),
             "unavailable",
             seen,
         )
-    payload = {
-        "status": "accepted",
-        "eventId": event.id,
-        "workflowId": handle.id,
-        "runId": handle.result_run_id,
-    }
-    return Answer(JSONResponse(payload), "accepted", seen)
+    if error and new:
+        await intake.queue.release([event.id], error)
+    intake.forwarder.last_depth = max(1, intake.forwarder.last_depth)
+    if reason == "behind_object":
+        intake.forwarder.wake.set()
+    if not new:
+        return _held("duplicate", event.id, None, seen, queued=True)
+    return Answer(
+        JSONResponse({"status": "queued", "eventId": event.id, "reason": reason}), "queued", seen
+    )
 
 
 @router.post(
     "/likemagic",
     summary="Receive one LIKE MAGIC business event",
     responses={
-        200: {"description": "Held by Temporal: `accepted`, or `duplicate` for a redelivery"},
+        200: {
+            "description": "Held: `accepted` (Temporal started its router), `queued` (in the "
+            "intake queue until Temporal takes it), or `duplicate` for a redelivery"
+        },
         400: {"description": "The body is not JSON"},
         401: {"description": "Missing or wrong lm-webhook-secret"},
         413: {"description": "The body is over the size limit"},
         422: {
             "description": "No usable id or topic, an id over 200 characters, nesting deeper "
-            "than 64 levels, or an event over 512 KiB as Temporal stores it"
+            "than 64 levels, an event over 512 KiB as Temporal stores it, or one Temporal "
+            "refuses for good"
         },
-        503: {"description": "Temporal unreachable or too slow; retry later"},
+        503: {"description": "Temporal and the intake queue both failed: not stored, retry"},
     },
 )
 async def receive_event(
@@ -272,7 +270,7 @@ async def receive_event(
     """Verify the event and start its router workflow (workflow ID = event id)."""
     started = time.perf_counter()
     answer = await _handle(request, settings, temporal)
-    held = answer.outcome in ("accepted", "duplicate")
+    held = answer.outcome in ("accepted", "duplicate", "queued")
     elapsed = time.perf_counter() - started
     log.info(
         "webhook",

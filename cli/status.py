@@ -218,11 +218,18 @@ def status(
     ],
     as_json: JsonOption = False,
 ) -> None:
-    """Show an event's router and each reaction: outcome, latest run, Temporal UI link.
-    Or a journey (stage, messages and when) or an assignment (assignee, SLA, waiting)."""
+    """Show an event's router and each reaction: outcome, latest run, Temporal UI link;
+    `queued` while the event waits in the intake queue. Or a journey (stage, messages and
+    when) or an assignment (assignee, SLA, waiting)."""
+    from cli.intake import queued_event
+
     settings = _load("status")
 
     async def work() -> dict[str, Any]:
+        # A queued event has no router yet: the queue answers, even while Temporal is down.
+        queued = await queued_event(settings, event_id)
+        if queued is not None:
+            return {**queued, "status": "queued"}
         client = await _connect(settings)
         described = await _describe(client, event_id)
         if described is not None and described.workflow_type in LONG_RUNNING:
@@ -232,6 +239,13 @@ def status(
     found = _run("status", work())
     if as_json:
         _echo_json(found)
+        return
+    if found["status"] == "queued":
+        typer.echo(
+            f"event {event_id}  {found['topic']}  queued for {found['waiting_seconds']:.0f} s "
+            "(in the intake queue, no router yet)"
+        )
+        typer.echo(f"  why: {found['why']}")
         return
     if "workflow_type" in found:
         typer.echo("\n".join(_long_running_lines(found)))

@@ -56,6 +56,23 @@ class Settings(BaseSettings):
     )
     webhook_retry_after_seconds: int = Field(5, validation_alias="WEBHOOK_RETRY_AFTER_SECONDS")
 
+    # Intake queue: where an event waits while Temporal is slow or down.
+    intake_database_url: str = Field(
+        "sqlite+aiosqlite:///var/intake.db", validation_alias="INTAKE_DATABASE_URL"
+    )
+    # How long the webhook waits for Temporal to start a router before it queues the event.
+    intake_start_budget_seconds: float = Field(
+        2.0, validation_alias="INTAKE_START_BUDGET_SECONDS", gt=0, le=4
+    )
+    # Operations are alerted once when the oldest queued event is older than this.
+    intake_alert_after_seconds: float = Field(
+        300.0, validation_alias="INTAKE_ALERT_AFTER_SECONDS", gt=0
+    )
+    # Routers the forwarder starts at once while it drains the queue.
+    intake_forward_concurrency: int = Field(
+        16, validation_alias="INTAKE_FORWARD_CONCURRENCY", ge=1, le=256
+    )
+
     # Temporal (the standard TEMPORAL_* variables)
     temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
@@ -318,6 +335,16 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         templates = _SendgridTemplates(settings_cls, env_settings, dotenv_settings)
         return (init_settings, env_settings, dotenv_settings, templates, file_secret_settings)
+
+    @model_validator(mode="after")
+    def _budget_inside_the_ack_deadline(self) -> Settings:
+        if self.intake_start_budget_seconds >= self.webhook_ack_timeout_seconds:
+            raise ValueError(
+                f"INTAKE_START_BUDGET_SECONDS={self.intake_start_budget_seconds:g} must be "
+                f"below WEBHOOK_ACK_TIMEOUT_SECONDS={self.webhook_ack_timeout_seconds:g}: "
+                "the queue write comes after the budget, inside the deadline"
+            )
+        return self
 
     def likemagic_missing(self) -> list[str]:
         """The Open API variables still unset (empty: the client is configured)."""

@@ -45,6 +45,7 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
         "REACTOR_TASK_QUEUE": f"test-{uuid.uuid4()}",
         "EMAIL_OUTBOX_DIR": str(tmp / "outbox"),
         "EMAIL_FROM": "frontdesk@hotel.example",
+        "INTAKE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'intake.db'}",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -173,7 +174,10 @@ async def running_reactor(
     settings = make_settings(tmp, **overrides)
     app = create_app(settings, temporal_client=client)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://reactor") as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://reactor") as http,
+    ):
         if worker:
             async with worker_for(client, settings, stand_ins, **(worker_options or {})):
                 yield Reactor(client, settings, http)

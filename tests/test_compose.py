@@ -37,15 +37,21 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # Compose refuses to start without these.
 REQUIRED = {"WEBHOOK_SECRET", "POSTGRES_PASSWORD", "REACTOR_ENCRYPTION_KEYS"}
 # Where the stack means to differ from the app's own default.
-COMPOSE_DEFAULTS = {"TEMPORAL_ADDRESS": "temporal:7233"}
+COMPOSE_DEFAULTS = {
+    "TEMPORAL_ADDRESS": "temporal:7233",
+    # The stack's own PostgreSQL, with the password .env already holds.
+    "INTAKE_DATABASE_URL": "postgresql+asyncpg://temporal:"
+    "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env}@postgresql:5432/reactor_intake",
+}
 # Paths of files inside the containers: they come with a mount, in an override file
 # (docs/deploy.md), and are never passed empty from .env (an empty path is not "unset").
 MOUNTED = {"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH"}
 ONE_SHOT_CONDITION = "service_completed_successfully"
 CONDITIONS = {"service_healthy", ONE_SHOT_CONDITION}
 
-# ${VAR}, ${VAR:-default}, ${VAR:?message}; `$$` is Compose's escaped dollar.
-REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+# ${VAR}, ${VAR:-default}, ${VAR:?message}; `$$` is Compose's escaped dollar. A default may
+# hold one reference itself (${A:-x${B:?m}y}).
+REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])((?:\$\{[^}]*\}|[^}])*))?\}")
 
 
 # SENDGRID_TEMPLATE_<KIND>[_<LANG>] is a family of variables: the stack passes on one per

@@ -217,7 +217,11 @@ async def test_health_and_readiness(temporal_env, tmp_path):
         assert (await reactor.http.get("/healthz")).json() == {"status": "ok"}
         ready = await reactor.http.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready"}
+    assert ready.json() == {
+        "status": "ready",
+        "temporal": "ok",
+        "intake": {"depth": 0, "oldestAgeSeconds": 0.0},
+    }
 
 
 async def test_unknown_route_has_the_same_error_shape(temporal_env, tmp_path):
