@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.slack import SlackActivities, SlackMessage, mrkdwn
+from core.codec import EncryptionCodec
 from core.events import LikeMagicEvent
 from core.logging import fields
 from core.settings import Settings
@@ -287,7 +288,8 @@ class Intake:
     @classmethod
     async def open(cls, settings: Settings, client: Client, metrics: Any) -> Intake:
         engine = await open_engine(settings.intake_database_url)
-        queue = IntakeQueue(engine)
+        keys = settings.encryption_key_ring()
+        queue = IntakeQueue(engine, EncryptionCodec(keys) if keys else None)
         forwarder = Forwarder(client, settings, queue, Breaker(), metrics)
         forwarder.start()
         return cls(engine, forwarder)

@@ -11,6 +11,8 @@ never take the same row (``FOR UPDATE SKIP LOCKED``).
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +21,9 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.common.v1 import Payload
 
+from core.codec import DecryptionError, EncryptionCodec
 from storage.schema import intake_events as T
 
 # Rows written by one commit at most.
@@ -74,9 +78,18 @@ class _Pending:
     done: asyncio.Future[bool]
 
 
+# A queued event's payload as stored when the queue has keys: this prefix, then the
+# base64 of an encrypted Temporal payload (core/codec.py, the same keys as Temporal's).
+SEALED = "enc1:"
+
+
 class IntakeQueue:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """The intake queue. With ``codec``, each event is stored encrypted (AES-256-GCM, the
+    payload codec's keys): guest data in the queue is no more readable than in Temporal."""
+
+    def __init__(self, engine: AsyncEngine, codec: EncryptionCodec | None = None) -> None:
         self.engine = engine
+        self._codec = codec
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -96,7 +109,7 @@ class IntakeQueue:
             "object_key": object_key,
             "received_us": now_us(),
             "reason": reason,
-            "payload": payload,
+            "payload": self._seal(payload),
             "attempts": 0,
             "last_error": None,
             "leased_until_us": 0,
@@ -177,8 +190,29 @@ class IntakeQueue:
                 .values(leased_until_us=now + int(lease_seconds * 1e6))
                 .returning(*T.c)
             )
-            rows = [Waiting.of(r) for r in result]
+            rows = [self._opened(Waiting.of(r)) for r in result]
         return sorted(rows, key=lambda w: (w.received, w.event_id))
+
+    def _seal(self, payload: str) -> str:
+        if self._codec is None:
+            return payload
+        sealed = self._codec.encrypt(
+            Payload(metadata={"encoding": b"json/plain"}, data=payload.encode())
+        )
+        return SEALED + base64.b64encode(sealed.SerializeToString()).decode()
+
+    def _opened(self, row: Waiting) -> Waiting:
+        """The row with its event readable (stored in the clear before keys were set, or
+        sealed: then the codec's keys must include the one it was sealed with)."""
+        if not row.payload.startswith(SEALED):
+            return row
+        if self._codec is None:
+            raise DecryptionError(
+                f"queued event {row.event_id} is encrypted: set REACTOR_ENCRYPTION_KEYS"
+            )
+        stored = Payload.FromString(base64.b64decode(row.payload.removeprefix(SEALED)))
+        plain = self._codec.decrypt(stored).data.decode()
+        return dataclasses.replace(row, payload=plain)
 
     async def remove(self, event_ids: list[str]) -> None:
         if event_ids:

@@ -190,6 +190,13 @@ async def test_with_nothing_listening_events_are_queued_and_shown(tmp_path, monk
         assert 'reactor_webhook_events_total{outcome="queued"' in metrics
 
     settings = make_settings(tmp_path, TEMPORAL_ADDRESS=address)
+    # The queue holds the events encrypted (the payload codec's keys): no guest value is
+    # readable in the database files (ids only: the object key orders the queue).
+    stored = b"".join(p.read_bytes() for p in tmp_path.rglob("intake.db*") if p.is_file())
+    assert stored, "the queue's database files"
+    guest = batch[0]["context"]["primaryGuest"]  # the reservation_created sample
+    for value in (guest["email"], guest["lastName"], guest["phone"]):
+        assert value.encode() not in stored, value
     monkeypatch.setenv("INTAKE_DATABASE_URL", settings.intake_database_url)
     monkeypatch.setenv("TEMPORAL_ADDRESS", address)
     runner = CliRunner()
