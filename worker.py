@@ -30,6 +30,7 @@ from core.logging import configure_logging, fields
 from core.process import exit_now
 from core.settings import Settings, load_settings, problems
 from core.temporal import connect
+from storage.effects import EffectsLedger
 from workflows import registry
 
 log = logging.getLogger("reactor.worker")
@@ -93,7 +94,11 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     client = await connect(settings, runtime=metrics_runtime(settings))
-    worker = build_worker(client, settings)
+    # One effects ledger for the worker's sends, in reactor's store (INTAKE_DATABASE_URL).
+    ledger = EffectsLedger(settings.intake_database_url)
+    worker = build_worker(
+        client, settings, activities=registry.build_activities(settings, client, ledger)
+    )
     log.info(
         "worker started",
         extra=fields(
@@ -103,9 +108,12 @@ async def run_worker(settings: Settings) -> None:
             metrics_port=settings.worker_metrics_port,
         ),
     )
-    async with worker:
-        await stop.wait()
-        log.info("worker stopping: finishing in-flight tasks")
+    try:
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight tasks")
+    finally:
+        await ledger.close()
     log.info("worker stopped")
 
 

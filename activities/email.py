@@ -43,6 +43,7 @@ from activities.policy import (
 )
 from core.logging import activity_fields
 from core.settings import Settings
+from storage.effects import EffectsLedger
 
 log = logging.getLogger("reactor.email")
 
@@ -236,10 +237,17 @@ class EmailTemplates:
 
 
 class EmailActivities:
-    """Holds the templates and the SendGrid client, built once at worker start."""
+    """Holds the templates, the SendGrid client and the effects ledger (the worker's one,
+    else its own), built once at worker start."""
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client | None = None,
+        ledger: EffectsLedger | None = None,
+    ) -> None:
         self._settings = settings
+        self._ledger = ledger or EffectsLedger(settings.intake_database_url)
         self._from = settings.email_from
         self._outbox = settings.email_outbox_dir
         self._timeout = settings.sendgrid_timeout_seconds
@@ -296,9 +304,11 @@ class EmailActivities:
 
         SendGrid: 5xx, 429 (after its Retry-After) and network errors are retryable;
         any other 4xx raises the non-retryable ``IntegrationRejected`` with
-        SendGrid's message. Outbox: writes ``<key>.eml`` once; running it again
-        for the same key changes nothing. A support email without SUPPORT_EMAIL
-        is skipped.
+        SendGrid's message. SendGrid takes no idempotency key: the send is recorded
+        in the effects ledger under ``<key>/sendgrid``, and a retry after SendGrid
+        accepted it returns the recorded delivery without sending again. Outbox: writes
+        ``<key>.eml`` once; running it again for the same key changes nothing. A support
+        email without SUPPORT_EMAIL is skipped.
         """
         to = request.to
         if request.recipient == "support":
@@ -362,6 +372,24 @@ class EmailActivities:
         rendered: RenderedEmail | None = None,
         template_id: str | None = None,
     ) -> Delivery:
+        async def send() -> str:
+            return await self._post_sendgrid(
+                request, to, data, rendered=rendered, template_id=template_id
+            )
+
+        effect = await self._ledger.once(f"{request.key}/sendgrid", "sendgrid", send)
+        return Delivery.sent("sendgrid", f"{request.kind} email", effect.reference)
+
+    async def _post_sendgrid(
+        self,
+        request: EmailRequest,
+        to: str,
+        data: dict[str, Any],
+        *,
+        rendered: RenderedEmail | None,
+        template_id: str | None,
+    ) -> str:
+        """Send through SendGrid; its message id."""
         from python_http_client.exceptions import HTTPError
         from sendgrid.helpers.mail import CustomArg, Mail
 
@@ -402,5 +430,4 @@ class EmailActivities:
                 personal=[to, *_personal_values(request.data)],
             )
             raise RuntimeError(f"SendGrid answered {refused.status_code}")
-        message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
-        return Delivery.sent("sendgrid", f"{request.kind} email", message_id)
+        return str(response.headers.get("X-Message-Id", "")) if response.headers else ""

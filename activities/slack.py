@@ -29,6 +29,7 @@ from activities.teams import TeamsChannels, TeamsNotice, notice_facts, text_card
 from core.links import workflow_url
 from core.logging import activity_fields
 from core.settings import Settings
+from storage.effects import EffectsLedger
 
 log = logging.getLogger("reactor.slack")
 
@@ -78,10 +79,17 @@ class SlackActivities:
     """Holds one webhook client per channel, built once at worker start.
 
     The support and supervisor channels fall back to the operations channel. A channel without a
-    URL makes the message ``skipped``, never failed.
+    URL makes the message ``skipped``, never failed. Posts made by the activity are
+    recorded in the effects ledger (the worker's one, else its own).
     """
 
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client | None = None,
+        ledger: EffectsLedger | None = None,
+    ) -> None:
+        self._ledger = ledger or EffectsLedger(settings.intake_database_url)
         timeout = int(max(1, settings.http_timeout_seconds))
         ops = settings.slack_webhook_url.get_secret_value() if settings.slack_webhook_url else None
         support_url = settings.slack_support_webhook_url
@@ -114,17 +122,27 @@ class SlackActivities:
         (neither: ``skipped``). 5xx, 429 and network errors are retryable; other 4xx
         (invalid_payload, no_service, channel_is_archived) are final.
 
-        Neither takes an idempotency key: if one accepts a message and the answer is
-        lost, the retry posts it a second time. What one attempt posted is kept in the
-        heartbeat details, so a retry after Teams failed does not post to Slack again.
+        Neither takes an idempotency key: each post is recorded in the effects ledger
+        under ``<workflow id>/<run id>/<activity type>-<activity id>/<slack|teams>``, so
+        a retry does not post again what the service already accepted (a retry after
+        Teams failed does not post to Slack again). What one attempt posted is also kept
+        in the heartbeat details.
         """
-        details = activity.info().heartbeat_details
+        info = activity.info()
+        details = info.heartbeat_details
         done = set(details[0]) if details and isinstance(details[0], list) else set()
-        return await self.deliver(message, done)
+        step = None
+        if info.workflow_id:
+            step = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_type}-"
+            step += info.activity_id
+        return await self.deliver(message, done, step=step)
 
-    async def deliver(self, message: SlackMessage, done: set[str] | None = None) -> Delivery:
+    async def deliver(
+        self, message: SlackMessage, done: set[str] | None = None, step: str | None = None
+    ) -> Delivery:
         """Post to each configured service not in ``done``; raise the failure policy's
-        error if one failed (non-retryable only when every failure is)."""
+        error if one failed (non-retryable only when every failure is). With ``step``
+        (an activity's), each post goes through the effects ledger as ``<step>/<service>``."""
         done = set() if done is None else done
         slack = self._clients[message.channel]
         teams = self._teams.configured(message.channel)
@@ -146,10 +164,7 @@ class SlackActivities:
             if service in done:
                 continue
             try:
-                if service == "slack":
-                    await self._post_slack(message)
-                else:
-                    await self._teams.post(message.channel, message.card or text_card(message.text))
+                await self._post_once(service, message, step)
             except ApplicationError as err:
                 failures.append(err)
                 continue
@@ -165,6 +180,19 @@ class SlackActivities:
                 non_retryable=all(f.non_retryable for f in failures),
             )
         return Delivery.sent("+".join(services), f"posted to the {message.channel} channel")
+
+    async def _post_once(self, service: str, message: SlackMessage, step: str | None) -> None:
+        async def post() -> str:
+            if service == "slack":
+                await self._post_slack(message)
+            else:
+                await self._teams.post(message.channel, message.card or text_card(message.text))
+            return ""  # neither answers with a reference
+
+        if step is None:
+            await post()
+        else:
+            await self._ledger.once(f"{step}/{service}", service, post)
 
     async def _post_slack(self, message: SlackMessage) -> None:
         client = self._clients[message.channel]

@@ -36,16 +36,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """The one engine of the store; a SQLite file's folder is created when missing."""
+def create_engine(url: str, **options: Any) -> AsyncEngine:
+    """The engine of the store (``options`` go to SQLAlchemy); a SQLite file's folder is
+    created when missing."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    pooled = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    return create_async_engine(url, **{**pooled, **options})
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -72,8 +74,8 @@ def describe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def open_engine(url: str, *, migrate_schema: bool = True) -> AsyncEngine:
-    engine = create_engine(url)
+async def open_engine(url: str, *, migrate_schema: bool = True, **options: Any) -> AsyncEngine:
+    engine = create_engine(url, **options)
     if migrate_schema:
         try:
             await migrate(engine)

@@ -29,3 +29,23 @@ intake_events = Table(
     Index("ix_intake_events_received", "received_us", "event_id"),
     Index("ix_intake_events_object", "object_key", "received_us"),
 )
+
+# The effects ledger: sends to providers that take no idempotency key (SendGrid, Slack,
+# Teams). One row per effect, keyed by "<workflow id>/<step>"; ``key_hash`` (SHA-256 of the
+# key) is the primary key, since a workflow id may be up to 2 KB. Keys and provider
+# references only: never an address, a name or a message.
+effects = Table(
+    "effects",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("key", Text, nullable=False),
+    Column("provider", String(40), nullable=False),
+    # started: a request may have reached the provider; done: the provider answered.
+    Column("state", String(10), nullable=False),
+    # What the provider answered with (a message id), "" when it gives none.
+    Column("reference", String(400), nullable=True),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("started_us", BigInteger, nullable=False),
+    Column("done_us", BigInteger, nullable=True),
+    Index("ix_effects_started", "started_us"),
+)

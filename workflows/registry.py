@@ -25,6 +25,7 @@ from activities.temporal import TemporalActivities
 from core.events import Topic
 from core.logging import quiet_body_loggers
 from core.settings import Settings
+from storage.effects import EffectsLedger
 from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
 from workflows.crm_sync import CrmSync
@@ -190,6 +191,11 @@ ROUTER_ACTIVITIES: tuple[Callable[[Settings, Client], Any], ...] = (
 )
 
 
+# Their providers cannot tell a retry from a new request: their sends go through the
+# effects ledger (storage/effects.py).
+WITHOUT_IDEMPOTENCY_KEYS: tuple[Callable[..., Any], ...] = (EmailActivities, SlackActivities)
+
+
 def workflow_classes() -> list[type]:
     """Every workflow a worker must run: the router and each reaction."""
     from workflows.router import EventRouter
@@ -202,16 +208,24 @@ def workflow_classes() -> list[type]:
     return classes
 
 
-def build_activities(settings: Settings, client: Client) -> list[Callable[..., Any]]:
-    """Build each activity class, once, and list its activities."""
+def build_activities(
+    settings: Settings, client: Client, ledger: EffectsLedger | None = None
+) -> list[Callable[..., Any]]:
+    """Build each activity class, once, and list its activities. The providers without
+    idempotency keys share one effects ledger (``ledger``, else one built here)."""
     # Their HTTP clients would log guest data at DEBUG (a worker in a test, or embedded).
     quiet_body_loggers()
-    factories = [*ROUTER_ACTIVITIES, ForwardActivities]
+    ledger = ledger or EffectsLedger(settings.intake_database_url)
+    factories: list[Callable[..., Any]] = [*ROUTER_ACTIVITIES, ForwardActivities]
     for reaction in REACTIONS:
         factories += [f for f in reaction.activities if f not in factories]
     methods: list[Callable[..., Any]] = []
     for factory in factories:
-        methods.extend(factory(settings, client).activities())
+        if factory in WITHOUT_IDEMPOTENCY_KEYS:
+            made = factory(settings, client, ledger)
+        else:
+            made = factory(settings, client)
+        methods.extend(made.activities())
     return methods
 
 
