@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -43,18 +42,6 @@ app = typer.Typer(
 # that failed again); 2 the API or Temporal could not be reached, or the command was
 # given something unusable.
 
-# Beside cli/ in a checkout; in the working directory where cli is installed (the image).
-EXAMPLES = next(
-    (
-        folder
-        for folder in (
-            Path(__file__).resolve().parent.parent / "examples" / "events",
-            Path("examples/events"),
-        )
-        if folder.is_dir()
-    ),
-    Path("examples/events"),
-)
 DEFAULT_SAMPLE = "reservation_checked_in.json"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 # Bounds the whole connect, beyond FAST_FAIL_RETRY's own retries (about 2.5 s).

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 from cli.common import (
     DEFAULT_API_URL,
     DEFAULT_SAMPLE,
-    EXAMPLES,
     CommandError,
     JsonOption,
     _echo_json,
@@ -26,6 +25,7 @@ from cli.common import (
     _one_line,
     app,
 )
+from core.examples import EXAMPLES
 
 # --- send --------------------------------------------------------------------------------
 
