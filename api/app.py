@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import codec, health, metrics, webhooks
+from api import codec, health, metrics, openapi, webhooks
 from api.errors import install_error_handlers
 from api.intake import Intake
 from core.settings import Settings
@@ -36,11 +37,15 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
         finally:
             await app.state.intake.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline
+    # package, not from a CDN: they work on a machine without internet.
+    app = FastAPIOffline(
         title="reactor",
         summary="Receives LIKE MAGIC webhook events and runs their reactions on Temporal.",
         version="0.1.0",
         lifespan=lifespan,
+        # No online validator badge: it would call out to the internet.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.temporal = temporal_client
@@ -52,4 +57,5 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     app.include_router(metrics.router)
     app.include_router(codec.router)
     codec.add_cors(app, settings)
+    openapi.install(app)
     return app

@@ -8,7 +8,34 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorDetail(BaseModel):
+    """One problem of a refused request: which field, and what is wrong with it."""
+
+    field: str = Field(examples=["id"])
+    problem: str = Field(examples=["String should have at most 200 characters"])
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(
+        description="Stable, for programs: unauthorized, payload_too_large, invalid_json, "
+        "invalid_event, too_deep, event_too_large, refused_by_temporal, intake_unavailable, "
+        "invalid_request, not_found, method_not_allowed, ...",
+        examples=["unauthorized"],
+    )
+    message: str = Field(description="For people; may change.", examples=["missing header"])
+    details: list[ErrorDetail] | None = Field(
+        default=None, description="Per field, when the request had invalid fields."
+    )
+
+
+class ErrorAnswer(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorBody
 
 
 def error_response(

@@ -13,26 +13,59 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_json
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import SettingsDep, TemporalDep
-from api.errors import error_response
+from api.errors import ErrorAnswer, error_response
 from api.intake import Intake, is_unavailable, object_key, start_router
 from core.events import MAX_EVENT_BYTES, MAX_NESTING, LikeMagicEvent, nesting_depth
 from core.logging import fields
 from core.settings import Settings
 
 SECRET_HEADER = "lm-webhook-secret"
+EVENT_SCHEMA_REF = "#/components/schemas/LikeMagicEvent"
 
 log = logging.getLogger("reactor.webhook")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class Held(BaseModel):
+    """200: Temporal holds the event; its router's workflow ID is the event id."""
+
+    status: Literal["accepted", "duplicate"] = Field(
+        description="`accepted`: its router started now; `duplicate`: a redelivery of an "
+        "event already held (started, or waiting in the intake queue)"
+    )
+    eventId: str
+    workflowId: str
+    runId: str | None = Field(description="The router's run; null while the event is queued")
+    queued: bool | None = Field(
+        default=None, description="true: the event this duplicates waits in the intake queue"
+    )
+
+
+class Queued(BaseModel):
+    """200: the intake queue holds the event on disk until Temporal takes it."""
+
+    status: Literal["queued"]
+    eventId: str
+    reason: Literal[
+        "temporal_down",
+        "temporal_slow",
+        "temporal_unavailable",
+        "temporal_refused",
+        "behind_object",
+    ] = Field(
+        description="Why it waits: Temporal down, slow, refusing, or an older event of "
+        "the same object still queued"
+    )
 
 
 @dataclass
@@ -155,8 +188,8 @@ def _held(
     status: str, event_id: str, run_id: str | None, seen: dict[str, Any], **more: Any
 ) -> Answer:
     """A 200 for an event Temporal holds (its router's workflow ID is the event id)."""
-    payload = {"status": status, "eventId": event_id, "workflowId": event_id, "runId": run_id}
-    return Answer(JSONResponse({**payload, **more}), status, seen)
+    answer = Held(status=status, eventId=event_id, workflowId=event_id, runId=run_id, **more)  # type: ignore[arg-type]
+    return Answer(JSONResponse(answer.model_dump(exclude_unset=True)), status, seen)
 
 
 async def _hand_over(
@@ -240,9 +273,12 @@ async def _hand_over(
         intake.forwarder.wake.set()
     if not new:
         return _held("duplicate", event.id, None, seen, queued=True)
-    return Answer(
-        JSONResponse({"status": "queued", "eventId": event.id, "reason": reason}), "queued", seen
-    )
+    queued = Queued(status="queued", eventId=event.id, reason=reason)  # type: ignore[arg-type]
+    return Answer(JSONResponse(queued.model_dump()), "queued", seen)
+
+
+def _refusal(description: str) -> dict[str, Any]:
+    return {"model": ErrorAnswer, "description": description}
 
 
 @router.post(
@@ -250,18 +286,40 @@ async def _hand_over(
     summary="Receive one LIKE MAGIC business event",
     responses={
         200: {
+            "model": Held | Queued,
             "description": "Held: `accepted` (Temporal started its router), `queued` (in the "
-            "intake queue until Temporal takes it), or `duplicate` for a redelivery"
+            "intake queue until Temporal takes it), or `duplicate` for a redelivery",
         },
-        400: {"description": "The body is not JSON"},
-        401: {"description": "Missing or wrong lm-webhook-secret"},
-        413: {"description": "The body is over the size limit"},
-        422: {
-            "description": "No usable id or topic, an id over 200 characters, nesting deeper "
-            "than 64 levels, an event over 512 KiB as Temporal stores it, or one Temporal "
-            "refuses for good"
+        400: _refusal("`invalid_json`: the body is not JSON"),
+        401: _refusal("`unauthorized`: missing or wrong lm-webhook-secret"),
+        413: _refusal("`payload_too_large`: the body is over WEBHOOK_MAX_BODY_BYTES"),
+        422: _refusal(
+            "`invalid_event` (no usable id or topic, an id over 200 characters, not an "
+            "object), `too_deep` (nesting deeper than 64 levels), `event_too_large` (over "
+            "512 KiB as Temporal stores it), `refused_by_temporal` (refused for good)"
+        ),
+        503: _refusal(
+            "`intake_unavailable`: Temporal and the intake queue both failed; not stored, "
+            "retry after Retry-After seconds"
+        ),
+    },
+    # The handler reads the body itself (the size limit before parsing), so FastAPI cannot
+    # infer it; api/openapi.py adds the sample events as examples.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": SECRET_HEADER,
+                "in": "header",
+                "required": True,
+                "description": "The subscription's shared secret, verbatim (any of "
+                "WEBHOOK_SECRET's comma-separated secrets while rotating)",
+                "schema": {"type": "string"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": EVENT_SCHEMA_REF}}},
         },
-        503: {"description": "Temporal and the intake queue both failed: not stored, retry"},
     },
 )
 async def receive_event(

@@ -1,7 +1,8 @@
 """The `reactor` command: run the system or one of its parts, and operate on events.
 
 One module per group of commands: `dev` (dev, api, worker, setup), `send`, `status`
-(status, failed), `intake`, `replay`, `check_replay`, `forget`; `common` holds what they share.
+(status, failed), `intake`, `replay`, `check_replay`, `forget`, `new` (new reaction);
+`common` holds what they share.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from core.process import exit_now
 __all__ = ["app", "failed_query", "main", "parse_since", "reactions_query"]
 
 # Importing a module registers its commands with `app`, in the order `--help` lists them.
-COMMAND_MODULES = ("dev", "send", "status", "intake", "replay", "check_replay", "forget")
+COMMAND_MODULES = ("dev", "send", "status", "intake", "replay", "check_replay", "forget", "new")
 for _module in COMMAND_MODULES:
     importlib.import_module(f"cli.{_module}")
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -43,18 +43,6 @@ app = typer.Typer(
 # that failed again); 2 the API or Temporal could not be reached, or the command was
 # given something unusable.
 
-# Beside cli/ in a checkout; in the working directory where cli is installed (the image).
-EXAMPLES = next(
-    (
-        folder
-        for folder in (
-            Path(__file__).resolve().parent.parent / "examples" / "events",
-            Path("examples/events"),
-        )
-        if folder.is_dir()
-    ),
-    Path("examples/events"),
-)
 DEFAULT_SAMPLE = "reservation_checked_in.json"
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 # Bounds the whole connect, beyond FAST_FAIL_RETRY's own retries (about 2.5 s).
@@ -84,9 +72,30 @@ def _fail(command: str, message: str, status: int) -> NoReturn:
     raise typer.Exit(status)
 
 
+def stack_settings() -> dict[str, str]:
+    """What a running `reactor dev` recorded (core/stack.py), where the environment does
+    not say otherwise: so commands follow the dev stack's ports without exports."""
+    from core.stack import running_stack
+
+    stack = running_stack()
+    if stack is None:
+        return {}
+    return {name: value for name, value in stack.settings().items() if name not in os.environ}
+
+
+def api_url(given: str | None) -> str:
+    """--url or REACTOR_API_URL, else the running dev stack's API, else the default."""
+    from core.stack import running_stack
+
+    if given:
+        return given
+    stack = running_stack()
+    return stack.api_url if stack else DEFAULT_API_URL
+
+
 def _load(command: str) -> Settings:
     try:
-        return load_settings()
+        return load_settings(**stack_settings())
     except ValueError as err:  # pydantic's ValidationError: a bad variable
         _fail(command, _one_line(str(err)), 2)
 

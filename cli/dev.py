@@ -127,38 +127,62 @@ def dev(
     port: Annotated[int, typer.Option(help="Port of the API.")] = 8000,
     temporal_port: Annotated[int, typer.Option(help="gRPC port of the dev server.")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Port of the Temporal Web UI.")] = 8233,
-    data_dir: Annotated[Path, typer.Option(help="Where state, outbox and logs go.")] = Path("var"),
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Where the dev stack writes: Temporal's database and log, the outbox, the "
+            "intake queue and the development key (EMAIL_OUTBOX_DIR, INTAKE_DATABASE_URL and "
+            "REACTOR_ENCRYPTION_KEYS, when set, win)."
+        ),
+    ] = Path("var"),
 ) -> None:
     """Start everything on this machine: Temporal dev server, worker and API. Ctrl-C stops it.
 
-    Without REACTOR_ENCRYPTION_KEYS, a development key is created in this checkout's
-    var/ (every `reactor` command run here finds it); the UI decodes payloads through
-    the API's codec endpoint.
+    Every command run meanwhile (status, failed, send, ...) finds this stack's ports,
+    outbox, intake queue and key in var/dev-stack.json: no exports needed. Without
+    REACTOR_ENCRYPTION_KEYS, a development key is created in the data directory; the UI
+    decodes payloads through the API's codec endpoint.
     """
-    from core.codec import DEV_KEY_FILE, create_dev_key_file
+    from core.codec import create_dev_key_file
+    from core.stack import DevStack, forget, record
     from core.temporal import dev_server_search_attribute_args
 
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = load_settings()
+    chosen = settings.model_fields_set
+    outbox = settings.email_outbox_dir if "email_outbox_dir" in chosen else data_dir / "outbox"
+    intake_url = (
+        settings.intake_database_url
+        if "intake_database_url" in chosen
+        else f"sqlite+aiosqlite:///{data_dir / 'intake.db'}"
+    )
+    key_file: Path | None = None
     key_note = "REACTOR_ENCRYPTION_KEYS"
+    keys: dict[str, str] = {}
     if settings.encryption_keys is None:
-        created = create_dev_key_file()
-        key_note = f"{DEV_KEY_FILE}" + ("   (created now)" if created else "")
+        key_file = data_dir / "dev-encryption-keys"
+        created = create_dev_key_file(key_file)
+        key_note = f"{key_file}" + ("   (created now)" if created else "")
+        keys["REACTOR_ENCRYPTION_KEYS"] = key_file.read_text().strip()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     generated = secret is None
     if generated:
         secret = secrets.token_urlsafe(24)
     address = f"127.0.0.1:{temporal_port}"
+    ui_url = f"http://127.0.0.1:{ui_port}"
     env = {
         **os.environ,
+        **keys,
         "WEBHOOK_SECRET": secret or "",
         "TEMPORAL_ADDRESS": address,
-        "TEMPORAL_UI_URL": f"http://127.0.0.1:{ui_port}",
+        "TEMPORAL_UI_URL": ui_url,
         "REACTOR_ENV": os.environ.get("REACTOR_ENV", "development"),
         "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text"),
-        "EMAIL_OUTBOX_DIR": str(settings.email_outbox_dir),
+        "EMAIL_OUTBOX_DIR": str(outbox),
+        "INTAKE_DATABASE_URL": intake_url,
     }
-    settings = load_settings(TEMPORAL_ADDRESS=address)
+    settings = load_settings(TEMPORAL_ADDRESS=address, **keys)
 
     server_log = (data_dir / "temporal.log").open("ab")
     server = subprocess.Popen(
@@ -218,6 +242,18 @@ def dev(
         if not _wait_http(f"{base}/healthz", 30, procs):
             typer.echo("reactor dev: the API did not start", err=True)
             raise typer.Exit(1)
+        stack_path = record(
+            DevStack(
+                pid=os.getpid(),
+                api_url=base,
+                temporal_address=address,
+                ui_url=ui_url,
+                data_dir=str(data_dir),
+                outbox_dir=str(outbox),
+                intake_database_url=intake_url,
+                key_file=str(key_file) if key_file else None,
+            )
+        )
         # The platform's thin check-in names no guest: its reservation's creation first.
         samples = [
             Path("examples/events/reservation_created.json"),
@@ -230,11 +266,13 @@ def dev(
                     "reactor is running",
                     f"  webhook      POST {base}/webhooks/likemagic",
                     f"  API docs     {base}/docs",
-                    f"  Temporal UI  http://127.0.0.1:{ui_port}/namespaces/default/workflows",
+                    f"  Temporal UI  {ui_url}/namespaces/default/workflows",
                     f"  secret       {secret}"
                     + ("   (generated; set WEBHOOK_SECRET to choose)" if generated else ""),
-                    f"  outbox       {settings.email_outbox_dir}/",
+                    f"  outbox       {outbox}/",
+                    f"  data         {data_dir}/ (Temporal, intake queue, logs)",
                     f"  keys         {key_note}",
+                    f"  stack        {stack_path} (where the other commands find it)",
                     "",
                     "send a reservation and its check-in (the welcome email goes to its guest):",
                     *(
@@ -258,6 +296,7 @@ def dev(
         status = err.exit_code
     finally:
         typer.echo("stopping ...")
+        forget(os.getpid())
         _stop_all(procs)
         server_log.close()
     raise typer.Exit(status)

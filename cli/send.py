@@ -17,15 +17,16 @@ if TYPE_CHECKING:
 from cli.common import (
     DEFAULT_API_URL,
     DEFAULT_SAMPLE,
-    EXAMPLES,
     CommandError,
     JsonOption,
     _echo_json,
     _fail,
     _load,
     _one_line,
+    api_url,
     app,
 )
+from core.examples import EXAMPLES
 
 # --- send --------------------------------------------------------------------------------
 
@@ -46,6 +47,21 @@ def _sample_event(topic: str | None, object_id: str | None) -> dict[str, Any]:
     if object_id:
         event["objectId"] = object_id
     return event
+
+
+def _known_topic(topic: str | None, force: bool) -> None:
+    """Refuse a topic the platform does not document, unless --force says it is meant."""
+    from core.events import Topic, normalize_topic
+
+    if topic is None or force or normalize_topic(topic) in Topic.__members__:
+        return
+    close = [t.value for t in Topic if topic.upper() in t.value][:5]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise CommandError(
+        f"--topic {topic!r} is not a documented topic{hint}; --force sends it as it is, "
+        "as a sample event under that topic",
+        2,
+    )
 
 
 def _event_body(file: str | None, topic: str | None, object_id: str | None) -> bytes:
@@ -69,14 +85,24 @@ def send(
         str | None, typer.Argument(help="Event JSON file, or - for standard input.")
     ] = None,
     url: Annotated[
-        str, typer.Option(envvar="REACTOR_API_URL", help="Base URL of the reactor API.")
-    ] = DEFAULT_API_URL,
+        str | None,
+        typer.Option(
+            envvar="REACTOR_API_URL",
+            help="Base URL of the reactor API; default: the running `reactor dev`'s, else "
+            f"{DEFAULT_API_URL}.",
+            show_default=False,
+        ),
+    ] = None,
     secret: Annotated[
         str | None, typer.Option(help="The webhook secret; default: WEBHOOK_SECRET.")
     ] = None,
     topic: Annotated[
-        str | None, typer.Option(help="Send a sample event of this topic, with a fresh id.")
+        str | None,
+        typer.Option(help="Send a sample event of this topic (a documented one), with a fresh id."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Send --topic even when it is not a documented topic.")
+    ] = False,
     object_id: Annotated[
         str | None, typer.Option(help="Send a sample event about this object, fresh id.")
     ] = None,
@@ -89,10 +115,12 @@ def send(
     from core.links import workflow_url
 
     try:
+        _known_topic(topic, force)
         body = _event_body(file, topic, object_id)
     except CommandError as err:
         _fail("send", str(err), err.status)
     settings = _load("send")
+    url = api_url(url)
     if secret is None:
         secrets_ = settings.webhook_secrets()
         if not secrets_:

@@ -25,6 +25,8 @@ for _name in {str(f.validation_alias) for f in Settings.model_fields.values()} |
     name for name in os.environ if name.startswith(("SENDGRID_TEMPLATE_", "TEMPORAL_"))
 }:
     os.environ.pop(_name, None)
+# Nor a `reactor dev` running in this checkout (var/dev-stack.json): no stack here.
+os.environ["REACTOR_DEV_STACK"] = str(Path(__file__).resolve().parent / "no-dev-stack.json")
 
 # The tests' own keys (never a developer's var/dev-encryption-keys): every client, worker,
 # API and CLI of the tests encrypts with the first. Fixed, so that recorded encrypted

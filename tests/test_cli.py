@@ -139,10 +139,15 @@ async def test_send_a_file_then_again_is_a_duplicate(temporal_env, tmp_path):
 async def test_send_a_sample_by_topic_and_object(temporal_env, tmp_path):
     async with live_reactor(temporal_env.client, tmp_path) as live:
         answer = await live.json("send", "--topic", "PROFILE_UPDATED", "--object-id", "prof-7")
-        other = await live.json("send", "--topic", "BRAND_NEW_TOPIC")
+        refused = await live.reactor("send", "--topic", "RESERVATION_CONDITION_UPDATE")
+        other = await live.json("send", "--topic", "BRAND_NEW_TOPIC", "--force")
         router = temporal_env.client.get_workflow_handle(answer["eventId"])
         described = await router.describe()
 
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "'RESERVATION_CONDITION_UPDATE' is not a documented topic" in refused.stderr
+    assert "did you mean RESERVATION_CONDITION_UPDATED" in refused.stderr
+    assert "--force" in refused.stderr
     assert answer["status"] == other["status"] == "accepted"
     uuid.UUID(answer["eventId"])  # a fresh id, not the sample's
     assert answer["eventId"] != sample("profile_updated")["id"]

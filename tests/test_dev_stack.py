@@ -1,0 +1,109 @@
+"""`reactor dev` on other ports: every command and link follows it without an export, and
+everything it writes lands in its data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.helpers import SECRET
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_ports(count: int) -> list[int]:
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(p.getsockname()[1]) for p in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def reactor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def wait_for(check, what: str, proc: subprocess.Popen[bytes], tries: int = 600):
+    for _ in range(tries):
+        assert proc.poll() is None, f"reactor dev exited before {what}"
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"never: {what}")
+
+
+def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
+    api, grpc, ui = free_ports(3)
+    data = tmp_path / "data"
+    stack_file = tmp_path / "dev-stack.json"
+    # No TEMPORAL_* and no key in the environment: only what reactor dev recorded.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("TEMPORAL_", "REACTOR_"))
+    }
+    env.update(WEBHOOK_SECRET=SECRET, REACTOR_DEV_STACK=str(stack_file))
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "cli", "dev", "--port", str(api), "--temporal-port", str(grpc)]
+        + ["--ui-port", str(ui), "--data-dir", str(data)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        stack = json.loads(
+            wait_for(lambda: stack_file.exists() and stack_file.read_text(), "the stack", dev)
+        )
+        sent = reactor(env, "send", "--topic", "RESERVATION_CREATED")
+        assert sent.returncode == 0, sent.stderr
+        event_id = re.search(r"event (\S+)", sent.stdout)[1]
+        assert f"http://127.0.0.1:{ui}/namespaces/default/workflows/{event_id}" in sent.stdout
+
+        def routed():
+            status = reactor(env, "status", event_id, "--json")
+            assert status.returncode == 0, status.stderr
+            found = json.loads(status.stdout)
+            return found if found["status"] == "COMPLETED" else None
+
+        found = wait_for(routed, "the router completed", dev, tries=100)
+        emails = wait_for(lambda: list((data / "outbox").glob("*.eml")), "the email", dev)
+        failed = reactor(env, "failed", "--since", "1h")
+        unknown = reactor(env, "send", "--topic", "NOT_A_TOPIC")
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=90)
+
+    assert stack["api_url"] == f"http://127.0.0.1:{api}"
+    assert stack["temporal_address"] == f"127.0.0.1:{grpc}"
+    assert stack["ui_url"] == f"http://127.0.0.1:{ui}"
+    assert found["link"].startswith(f"http://127.0.0.1:{ui}/")
+    assert emails and emails[0].parent == data / "outbox"
+    assert failed.returncode == 0, failed.stderr
+    assert f"http://127.0.0.1:{ui}/namespaces/default/workflows?query=" in failed.stdout
+    assert unknown.returncode == 2 and "not a documented topic" in unknown.stderr
+    # Everything the stack wrote is in its data directory; its record is gone.
+    assert {"temporal.db", "temporal.log", "intake.db", "dev-encryption-keys", "outbox"} <= {
+        p.name for p in data.iterdir()
+    }
+    assert not stack_file.exists()
+    assert not (ROOT / "var" / "outbox" / emails[0].name).exists()
