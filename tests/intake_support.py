@@ -13,6 +13,7 @@ import sys
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +152,18 @@ async def queue_depth(url: str) -> int:
         await engine.dispose()
 
 
-async def routers(client: Client, task_queue: str) -> Counter[str]:
-    """How many EventRouter executions each workflow ID has on ``task_queue``."""
+async def routers(client: Client, task_queue: str, expected: Iterable[str] = ()) -> Counter[str]:
+    """How many EventRouter executions each workflow ID has on ``task_queue``. Visibility
+    lags behind the starts (more so on a busy machine): with ``expected``, ask again for
+    up to 20 s until every one of those IDs is listed."""
     query = f'WorkflowType = "EventRouter" AND TaskQueue = "{task_queue}"'
-    return Counter([execution.id async for execution in client.list_workflows(query)])
+    wanted = set(expected)
+    for _ in range(100):
+        counted = Counter([execution.id async for execution in client.list_workflows(query)])
+        if wanted <= set(counted):
+            break
+        await asyncio.sleep(0.2)
+    return counted
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

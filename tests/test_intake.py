@@ -324,7 +324,7 @@ async def test_two_replicas_share_a_postgres_queue_each_event_started_once(
         ]
     assert sum(started) == len(batch)
     assert sum(duplicates) == 0
-    counted = await routers(temporal_env.client, settings.task_queue)
+    counted = await routers(temporal_env.client, settings.task_queue, [e["id"] for e in batch])
     assert set(counted) == {e["id"] for e in batch} and set(counted.values()) == {1}
 
 
