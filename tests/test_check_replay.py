@@ -16,7 +16,8 @@ from tests.test_cli import eventually, live_reactor
 from workflows import registry
 from workflows.reaction import Reaction
 
-JOURNEY_TYPES = ["EventRouter", "BookingConfirmation", "JourneyDelivery", "GuestJourney"]
+# The journey delivery runs in the router (a local activity): no JourneyDelivery execution.
+JOURNEY_TYPES = ["EventRouter", "BookingConfirmation", "GuestJourney"]
 
 
 def replayed(result) -> dict[str, int]:
