@@ -39,27 +39,18 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 # The sandbox re-imports a workflow's modules for every run. These are free of
 # side effects and state, so sharing the worker's copies is safe, and makes
-# starting a worker and running each workflow task many times cheaper. Our own
-# `workflows` modules too: it took a check-in's worker CPU from 89 to 65 ms
-# (bench/README.md). The price: the sandbox no longer proxies what those modules
-# import (a clock read there is not refused), so tests/test_replay.py replays every
-# recorded history with STRICT_WORKFLOW_RUNNER, which re-imports them restricted.
-STRICT_PASSTHROUGH = ("pydantic", "pydantic_core", "core", "activities", "zoneinfo")
-PASSTHROUGH_MODULES = (*STRICT_PASSTHROUGH, "workflows")
+# starting a worker and running each workflow task many times cheaper.
+PASSTHROUGH_MODULES = ("pydantic", "pydantic_core", "core", "activities", "zoneinfo")
 _DEFAULT = SandboxRestrictions.default
-_RESTRICTIONS = dataclasses.replace(
-    _DEFAULT,
-    # Local times of properties need zoneinfo.ZoneInfo, which the sandbox wraps in a
-    # proxy that datetime rejects. Its tz database reads are deterministic.
-    invalid_module_members=_DEFAULT.invalid_module_members.with_child_unrestricted(
-        "zoneinfo", "ZoneInfo"
-    ),
-)
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=_RESTRICTIONS.with_passthrough_modules(*PASSTHROUGH_MODULES)
-)
-STRICT_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=_RESTRICTIONS.with_passthrough_modules(*STRICT_PASSTHROUGH)
+    restrictions=dataclasses.replace(
+        _DEFAULT,
+        # Local times of properties need zoneinfo.ZoneInfo, which the sandbox wraps in a
+        # proxy that datetime rejects. Its tz database reads are deterministic.
+        invalid_module_members=_DEFAULT.invalid_module_members.with_child_unrestricted(
+            "zoneinfo", "ZoneInfo"
+        ),
+    ).with_passthrough_modules(*PASSTHROUGH_MODULES)
 )
 
 

@@ -16,8 +16,7 @@ from tests.test_cli import eventually, live_reactor
 from workflows import registry
 from workflows.reaction import Reaction
 
-# The journey delivery runs in the router (a local activity): no JourneyDelivery execution.
-JOURNEY_TYPES = ["EventRouter", "BookingConfirmation", "GuestJourney"]
+JOURNEY_TYPES = ["EventRouter", "BookingConfirmation", "JourneyDelivery", "GuestJourney"]
 
 
 def replayed(result) -> dict[str, int]:

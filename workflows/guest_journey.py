@@ -655,12 +655,6 @@ class GuestJourney:
         )
 
 
-def journey_delivery(topic: str) -> str:
-    """The activity that hands a RESERVATION_* event to its journey: the router runs it
-    itself while it succeeds (see ``EventRouter``), ``JourneyDelivery`` when it fails."""
-    return "deliver_reservation_event"
-
-
 @workflow.defn
 class JourneyDelivery:
     """Routes a RESERVATION_* event to its reservation's ``GuestJourney`` by

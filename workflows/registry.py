@@ -30,9 +30,9 @@ from workflows.activity_log import ActivityLog
 from workflows.booking_confirmation import BookingConfirmation
 from workflows.crm_sync import CrmSync
 from workflows.forward import Forward
-from workflows.guest_journey import GuestJourney, JourneyDelivery, journey_delivery
+from workflows.guest_journey import GuestJourney, JourneyDelivery
 from workflows.housekeeping import HousekeepingAssignment
-from workflows.housekeeping_delivery import HousekeepingDelivery, housekeeping_delivery
+from workflows.housekeeping_delivery import HousekeepingDelivery
 from workflows.reaction import (
     ALL_TOPICS,
     PlannedReaction,
@@ -110,7 +110,6 @@ REACTIONS: list[Reaction] = [
             EmailActivities,
         ),
         workflows=(HousekeepingAssignment,),
-        delivery=housekeeping_delivery,
     ),
     Reaction(
         "guest-journey",
@@ -118,7 +117,6 @@ REACTIONS: list[Reaction] = [
         topics=frozenset(t for t in Topic if t.startswith("RESERVATION_")),
         activities=GUEST_LOOKUPS + (EmailActivities, PmsActivities),
         workflows=(GuestJourney,),
-        delivery=journey_delivery,
     ),
     Reaction(
         "activity-log",
@@ -136,18 +134,16 @@ def reactions_for(topic: str) -> list[Reaction]:
     return [r for r in REACTIONS if r.reacts_to(topic)]
 
 
-def plan_for(topic: str, config: ReactorConfig, deliveries: bool = True) -> RoutePlan:
+def plan_for(topic: str, config: ReactorConfig) -> RoutePlan:
     """Which reactions to a topic start and which are skipped (with the reason), for
     this configuration. Reactions whose ``applies`` says no are left out. After the
     registry's come the forward targets whose topics match, in the file's order: each
-    a ``Forward`` execution named ``forward-<target>``. ``deliveries=False``: every
-    reaction runs as its workflow (the plan of routers started before deliveries)."""
+    a ``Forward`` execution named ``forward-<target>``."""
     planned = [
         PlannedReaction(
             reaction=reaction.name,
             workflow_type=reaction.workflow_type,
             skipped=skip_reason(reaction, config),
-            delivery=reaction.delivery(topic) if reaction.delivery and deliveries else None,
         )
         for reaction in reactions_for(topic)
         if reaction.applies is None or reaction.applies(config, topic)

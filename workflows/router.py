@@ -7,18 +7,16 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
     FailureError,
-    TimeoutError,
     WorkflowAlreadyStartedError,
 )
 
 from core.events import LikeMagicEvent
-from workflows.common import result_of
 from workflows.reaction import (
     ReactionOutcome,
     ReactionResult,
@@ -37,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         INTEGRATION_HEARTBEAT_TIMEOUT,
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_START_TO_CLOSE,
-        Delivery,
     )
     from activities.slack import FailureAlert, SlackActivities
     from core.temporal import TOPIC
@@ -62,12 +59,6 @@ def root_cause_message(err: BaseException) -> str:
 def reaction_workflow_id(event_id: str, reaction_name: str) -> str:
     return f"{event_id}/{reaction_name}"
 
-
-# A delivery the router runs itself: short, since the reaction's workflow takes over
-# (with the full failure policy) when it fails; within a workflow task's timeout.
-INLINE_DELIVERY_ATTEMPT = timedelta(seconds=5)
-INLINE_DELIVERY_BUDGET = timedelta(seconds=8)
-INLINE_DELIVERY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 # Routers started before this patch chose their reactions from the live registry
 # while replaying; they keep doing so (the registry must not change under them).
@@ -99,11 +90,8 @@ class EventRouter:
     as skipped with the reason. A deploy that changes the registry therefore
     never changes what a running router does. The others run concurrently as
     children with IDs ``<event id>/<reaction name>``, carrying the event's search
-    attributes; one failing does not stop the others. A reaction that only hands
-    the event to a long-running workflow (the plan names its delivery activity)
-    is run by the router itself as a local activity with the ID
-    ``<event id>/<reaction name>``; only when that fails does its child run. When
-    one fails for good, the operations Slack channel is alerted (retried for up to 5 minutes; an
+    attributes; one failing does not stop the others. When one fails for good,
+    the operations Slack channel is alerted (retried for up to 5 minutes; an
     alert that fails is noted in the outcome and hides nothing). The result lists
     each reaction with its outcome; a topic without reactions completes with an
     empty list. An event the worker cannot decode fails the router at once (type
@@ -143,11 +131,9 @@ class EventRouter:
         else:
             plan = await self._plan_from_live_registry(event.topic)
         runs = [
-            self._skipped(p.reaction, p.skipped)
-            if p.skipped is not None
-            else self._deliver(event, p.reaction, p.workflow_type, p.delivery)
-            if p.delivery is not None
-            else self._react(event, p.reaction, p.workflow_type)
+            self._react(event, p.reaction, p.workflow_type)
+            if p.skipped is None
+            else self._skipped(p.reaction, p.skipped)
             for p in plan.reactions
         ]
         outcomes = list(await asyncio.gather(*runs))
@@ -162,39 +148,10 @@ class EventRouter:
         config = await workflow.execute_local_activity_method(
             ConfigActivities.reactor_config, start_to_close_timeout=timedelta(seconds=10)
         )
-        # Those routers started every reaction as a child, deliveries too.
-        return registry.plan_for(topic, config, deliveries=False)
+        return registry.plan_for(topic, config)
 
     async def _skipped(self, reaction: str, reason: str) -> ReactionOutcome:
         return ReactionOutcome(reaction=reaction, status="skipped", detail=reason)
-
-    async def _deliver(
-        self, event: LikeMagicEvent, reaction: str, workflow_type: str, activity: str
-    ) -> ReactionOutcome:
-        """A delivery to a long-running workflow, run by the router itself as a local
-        activity (one history event, instead of an execution of 11 and three in the
-        router). When it fails within its short budget, the reaction's workflow
-        ``<event id>/<reaction>`` runs it with the integration failure policy, so a
-        failure is an execution as before: alerted, listed by `reactor failed`,
-        replayable. (Which way runs is recorded in the plan, so replays keep it.)"""
-        try:
-            delivery = await workflow.execute_local_activity(
-                activity,
-                event,
-                result_type=Delivery,
-                activity_id=reaction_workflow_id(event.id, reaction),
-                start_to_close_timeout=INLINE_DELIVERY_ATTEMPT,
-                schedule_to_close_timeout=INLINE_DELIVERY_BUDGET,
-                retry_policy=INLINE_DELIVERY_RETRY,
-            )
-        # A local activity's failure comes as the error itself, not wrapped.
-        except (ActivityError, ApplicationError, TimeoutError):
-            workflow.logger.info("delivery %s failed in the router: its workflow runs", reaction)
-            return await self._react(event, reaction, workflow_type)
-        result = result_of(delivery)
-        return ReactionOutcome(
-            reaction=reaction, workflow_id=event.id, status=result.status, detail=result.detail
-        )
 
     async def _react(
         self, event: LikeMagicEvent, reaction: str, workflow_type: str
