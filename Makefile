@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-timezones lint pytest bench bench-intake setup clean
+.PHONY: run test test-timezones lint pytest bench bench-intake bench-drain setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ bench: $(STAMP)
 bench-intake: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python bench/intake.py
+
+## The minimal Temporal unit against reactor's check-in, task and message, drained by a fresh
+## worker from a backlog on one dev server (bench/README.md).
+bench-drain: $(STAMP)
+	$(BIN)/python bench/drain.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
