@@ -363,10 +363,16 @@ def report(args: argparse.Namespace, results: list[Result], load: tuple[float, .
         fw = floor.worker_cpu * 1000 / floor.items
         fs = floor.server_cpu * 1000 / floor.items
         print(
-            f"{r.kind:18}{r.rate:9.2f}{r.rate / floor.rate:7.2f}{w:11.1f}{w / fw:7.2f}"
-            f"{s:11.1f}{s / fs:7.2f}{r.events / r.items:8.1f}{r.executions / r.items:7.1f}"
+            f"{r.kind:18}{r.rate:9.2f}{ratio(r.rate, floor.rate)}{w:11.1f}{ratio(w, fw)}"
+            f"{s:11.1f}{ratio(s, fs)}{r.events / r.items:8.1f}{r.executions / r.items:7.1f}"
             f"  {r.long_running}"
         )
+
+
+def ratio(value: float, floor: float) -> str:
+    """``value / floor`` in a 7-wide column; "-" when the floor measured nothing (a run
+    too small for its CPU to show above the start-up cost taken off)."""
+    return f"{value / floor:7.2f}" if floor > 0 else f"{'-':>7}"
 
 
 def parse_args() -> argparse.Namespace:
