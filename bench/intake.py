@@ -42,6 +42,7 @@ from webhook import (
     percentile,
 )
 
+from core.codec import new_key_text
 from core.process import exit_now
 from core.temporal import dev_server_search_attribute_args
 from storage.db import open_engine
@@ -143,6 +144,8 @@ async def run(args: argparse.Namespace) -> int:
         "REACTOR_TASK_QUEUE": "bench-intake",
         "INTAKE_DATABASE_URL": intake_url,
         "LOG_LEVEL": "WARNING",
+        # A key of the run's own: the API refuses to start without one (guest data).
+        "REACTOR_ENCRYPTION_KEYS": new_key_text("bench"),
     }
     api = subprocess.Popen(  # noqa: ASYNC220 - returns at once
         [sys.executable, "-m", "cli", "api", "--port", str(api_port)],

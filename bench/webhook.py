@@ -42,6 +42,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from core.codec import new_key_text
 from core.events import LikeMagicEvent
 from core.process import exit_now
 from core.settings import Settings
@@ -231,6 +232,7 @@ class Bench:
     tmp: Path
     procs: Processes
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    keys: str = field(default_factory=lambda: new_key_text("bench"))
     token: str = field(default_factory=lambda: secrets.token_hex(3))
     pids: dict[str, int] = field(default_factory=lambda: {"bench": os.getpid()})
     webhook_events: int = 0
@@ -245,6 +247,8 @@ class Bench:
             LOG_FORMAT="json",
             SENDGRID_API_KEY="",  # emails go to the outbox, never out
             EMAIL_OUTBOX_DIR=str(self.tmp / "outbox"),
+            # A key of the run's own: the API and worker refuse to start without one.
+            REACTOR_ENCRYPTION_KEYS=self.keys,
             **extra,
         )
         return env
