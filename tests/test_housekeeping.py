@@ -90,6 +90,12 @@ class Stay:
             assert state.waiting_for and "shift of hk-ana" in state.waiting_for
             await skip_until(self.env, state.waiting_until + timedelta(seconds=1))
 
+    async def assigned(self, event: dict, clock) -> AssignmentState:
+        """Post the TASK_CREATED (through the night, in the night case) and wait until
+        the task is assigned."""
+        await self.created(event, clock)
+        return await self.until(lambda s: s.status == "assigned", "assigned")
+
     async def settle(self) -> None:
         """Let every router finish while this worker lives: work left pending on a
         queue nobody polls would stop the test server from skipping time later."""
@@ -149,8 +155,7 @@ async def test_happy_path_assigns_notifies_and_records_completion(skipping_env, 
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            state = await stay.until(lambda s: s.status == "assigned", "assigned")
+            state = await stay.assigned(created, clock)
             assert state.assignee and state.assignee.id == "hk-ana"  # floor 4, first
             assert state.deadline is not None
             described = await stay.handle.describe()
@@ -177,8 +182,7 @@ async def test_first_breach_escalates_and_keeps_waiting(skipping_env, tmp_path, 
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             await stay.skip(SLA + timedelta(minutes=1))
             state = await stay.until(lambda s: s.escalations == 1, "escalated")
             await record_history("housekeeping_escalated_waiting", stay.handle)  # open
@@ -199,8 +203,7 @@ async def test_second_breach_reassigns_undoing_the_first(skipping_env, tmp_path,
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             await stay.skip(SLA + timedelta(minutes=1))
             await stay.until(lambda s: s.escalations == 1, "escalated")
             await stay.skip(SLA)
@@ -240,8 +243,7 @@ async def test_reassignment_limit_fails_with_alert_and_nothing_assigned(
             skipping_env, tmp_path, fakes, clock, HOUSEKEEPING_MAX_REASSIGNMENTS=1
         ) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             for expected in (1, 1, 2):  # escalate, reassign, escalate again
                 await stay.skip(SLA + timedelta(minutes=1))
                 await stay.until(
@@ -314,8 +316,7 @@ async def test_cancelled_mid_wait_undoes_and_tells_the_housekeeper(skipping_env,
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             await stay.skip(timedelta(minutes=20))
             await stay.post(cancelled)
             with skipping_env.auto_time_skipping_disabled():
@@ -338,8 +339,7 @@ async def test_a_supervisors_reassignment_in_the_pms_is_not_undone(skipping_env,
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             fakes.pms_tasks.assignees[task] = "hk-supervisor-pick"  # changed by hand
             await stay.post(cancelled)
             with skipping_env.auto_time_skipping_disabled():
@@ -388,8 +388,7 @@ async def test_a_failed_undo_on_cancellation_is_recorded_and_alerted(skipping_en
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             # The PMS still names Ana, then refuses to clear the task.
             fakes.crm.fail_next(
                 Reply(200, {"staffId": "hk-ana"}), Reply(403, {"message": "task is locked"})
@@ -418,8 +417,7 @@ async def test_cancelled_through_temporal_undoes_the_assignment(skipping_env, tm
     with integrations() as fakes:
         async with await start(skipping_env, tmp_path, fakes, clock) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             await stay.handle.cancel()
             with skipping_env.auto_time_skipping_disabled():
                 with pytest.raises(WorkflowFailureError) as failed:
@@ -491,8 +489,7 @@ async def test_a_new_worker_picks_up_the_wait_and_the_timer_still_fires(
             skipping_env, tmp_path, fakes, clock, worker_options={"max_cached_workflows": 0}
         ) as reactor:
             stay = Stay(skipping_env, reactor, fakes, created)
-            await stay.created(created, clock)
-            await stay.until(lambda s: s.status == "assigned", "assigned")
+            await stay.assigned(created, clock)
             await stay.settle()
         # The first worker is gone; a new one (a restarted process) takes over.
         async with worker_for(skipping_env.client, reactor.settings, [no_open_assignments]):
