@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -50,8 +51,12 @@ def wait_for(check, what: str, proc: subprocess.Popen[bytes], tries: int = 600):
     raise AssertionError(f"never: {what}")
 
 
-def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
-    api, grpc, ui = free_ports(3)
+def start_dev(
+    tmp_path: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], dict[str, str], list[int], Path, Path]:
+    """`reactor dev` on free ports, writing in tmp_path: (process, env, [api, grpc, ui]
+    ports, data directory, stack file)."""
+    api, grpc, ui = ports = free_ports(3)
     data = tmp_path / "data"
     stack_file = tmp_path / "dev-stack.json"
     # No TEMPORAL_* and no key in the environment: only what reactor dev recorded.
@@ -62,14 +67,19 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
     }
     env.update(WEBHOOK_SECRET=SECRET, REACTOR_DEV_STACK=str(stack_file))
     dev = subprocess.Popen(
-        [sys.executable, "-m", "cli", "dev", "--port", str(api), "--temporal-port", str(grpc)]
-        + ["--ui-port", str(ui), "--data-dir", str(data)],
+        [sys.executable, "-m", "cli", "dev", *options, "--port", str(api)]
+        + ["--temporal-port", str(grpc), "--ui-port", str(ui), "--data-dir", str(data)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return dev, env, ports, data, stack_file
+
+
+def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
+    dev, env, (api, grpc, ui), data, stack_file = start_dev(tmp_path)
     try:
         stack = json.loads(
             wait_for(lambda: stack_file.exists() and stack_file.read_text(), "the stack", dev)
@@ -107,3 +117,23 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
     }
     assert not stack_file.exists()
     assert not (ROOT / "var" / "outbox" / emails[0].name).exists()
+    # Without --sqlite-wal, the dev server keeps SQLite's rollback journal.
+    assert journal_mode(data / "temporal.db") == "delete"
+
+
+def journal_mode(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_reactor_dev_sqlite_wal_puts_the_dev_servers_file_in_wal_mode(tmp_path):
+    dev, env, _, data, stack_file = start_dev(tmp_path, "--sqlite-wal")
+    try:
+        wait_for(lambda: stack_file.exists(), "the stack", dev)
+        sent = reactor(env, "send", "--topic", "RESERVATION_CREATED")
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=90)
+    # The mode is kept in the file: it is what the server wrote with.
+    assert journal_mode(data / "temporal.db") == "wal"

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import DATA_CONVERTER
 from tests.helpers import HISTORIES
-from worker import WORKFLOW_RUNNER
+from worker import STRICT_WORKFLOW_RUNNER
 from workflows import registry
 
 CLOSING = {
@@ -37,7 +37,8 @@ async def test_recorded_history_replays(path):
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     await Replayer(
         workflows=registry.workflow_classes(),
-        workflow_runner=WORKFLOW_RUNNER,
+        # Our workflow modules re-imported under the sandbox's restrictions (worker.py).
+        workflow_runner=STRICT_WORKFLOW_RUNNER,
         data_converter=DATA_CONVERTER,
     ).replay_workflow(history)
 
