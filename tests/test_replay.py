@@ -73,6 +73,9 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "journey_send_dropped_while_retried",
         "journey_send_failed_with_alert",
         "journey_policy_refreshed",
+        # Routers that ran a journey delivery themselves (a local activity).
+        "router_delivered_by_activity_waiting",
+        "router_delivered_by_activity",
     } <= names
 
 
@@ -84,6 +87,7 @@ def test_the_corpus_holds_executions_still_waiting():
     open_ones = {p.stem for p in HISTORIES.glob("*.json") if is_open(p)}
     assert {
         "router_waiting_for_reaction",
+        "router_delivered_by_activity_waiting",
         "journey_waiting_for_arrival",
         "journey_held_for_quiet_hours",
         "journey_continued_as_new",

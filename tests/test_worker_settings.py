@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import sample
-from tests.helpers import make_settings, running_reactor, unique
+from tests.helpers import make_settings, query_until, running_reactor, unique
 from tests.integrations import integrations
 from worker import build_worker
+from workflows.guest_journey import JourneyState
 
 
 async def test_the_worker_settings_reach_the_worker(temporal_env, tmp_path):
@@ -51,8 +52,10 @@ async def test_a_hanging_provider_holds_only_its_share_of_the_slots(temporal_env
                 await asyncio.sleep(0.05)
             # Every journey gets its check-in while SendGrid holds two sends ...
             for event in check_ins:
-                delivery = await client.get_workflow_handle(f"{event['id']}/guest-journey").result()
-                assert delivery["status"] == "done"
+                journey = client.get_workflow_handle(f"journey-{event['objectId']}")
+                await query_until(
+                    journey, JourneyState, lambda s: s.stage == "checked_in", "checked in"
+                )
             # ... and the third send never reached SendGrid meanwhile.
             assert len(fakes.sendgrid.requests) == 2
             fakes.sendgrid.release()
