@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.policy import Heartbeats, ProviderShare
 from activities.roster import check_roster
 from activities.targets import read_targets
+from activities.temporal import TemporalActivities
 from core.logging import configure_logging, fields
 from core.process import exit_now
 from core.settings import Settings, load_settings, problems
@@ -83,7 +84,10 @@ def build_worker(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         workflow_runner=WORKFLOW_RUNNER,
         interceptors=[
-            ProviderShare(settings.worker_max_activities_per_provider),
+            # Not Temporal itself: the deliveries the router runs must not be refused.
+            ProviderShare(
+                settings.worker_max_activities_per_provider, exempt=[TemporalActivities.__name__]
+            ),
             Heartbeats(),
             *options.pop("interceptors", []),
         ],

@@ -119,9 +119,9 @@ class _ProviderShareActivity(ActivityInboundInterceptor):
         self._share = share
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        if activity.info().is_local:
-            return await self.next.execute_activity(input)
         provider = provider_of(input.fn)
+        if activity.info().is_local or provider in self._share.exempt:
+            return await self.next.execute_activity(input)
         held = self._share.held
         if held.get(provider, 0) >= self._share.limit:
             # Refused before any call: its slot goes back to the worker at once, and
@@ -151,10 +151,12 @@ class ProviderShare(Interceptor):
     providers, deliveries to journeys) would wait behind them. An attempt over the
     limit fails at once, retryable (``ProviderBusy``), before it calls anything, and is
     retried with the integration policy's backoff. Local activities have slots of
-    their own and are not counted."""
+    their own and are not counted; nor are the ``exempt`` classes (reactor's own
+    Temporal calls: the deliveries to journeys, which every reaction needs anyway)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, exempt: Iterable[str] = ()) -> None:
         self.limit = limit
+        self.exempt = frozenset(exempt)
         self.held: dict[str, int] = {}
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
