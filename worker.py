@@ -42,7 +42,7 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 # side effects and state, so sharing the worker's copies is safe, and makes
 # starting a worker and running each workflow task many times cheaper. Our own
 # `workflows` modules too (their module-level names are constants, and the registry
-# was already shared): a check-in's worker CPU went from 89 to 65 ms (bench/README.md).
+# was already shared): a check-in's worker CPU went from 144 to 86 ms (bench/README.md).
 # The price: the sandbox no longer proxies what those modules import, so a clock read
 # there is not refused at run time; the replay tests and `reactor check-replay` run
 # every history with STRICT_WORKFLOW_RUNNER, which re-imports them restricted.
