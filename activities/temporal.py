@@ -31,7 +31,9 @@ from core.temporal import (
     OBJECT_ID,
     OBJECT_TYPE,
     PMS_PROPERTY_ID,
+    PROFILE_ID,
     RESERVATION_ID,
+    context_id,
     received_event,
 )
 
@@ -128,6 +130,16 @@ def journey_workflow_id(reservation_id: str) -> str:
     return f"journey-{reservation_id}"
 
 
+def profile_ids(event: LikeMagicEvent) -> list[str]:
+    """The profile a PROFILE_* event is about: its objectId, and its context's
+    ``userProfileId`` when that names another id."""
+    ids = [event.object_id] if event.object_id else []
+    named = context_id(event, "userProfileId")
+    if named and named not in ids:
+        ids.append(named)
+    return ids
+
+
 class TemporalActivities:
     def __init__(self, settings: Settings, client: Client) -> None:
         self._client = client
@@ -143,6 +155,7 @@ class TemporalActivities:
             self.deliver_reservation_event,
             self.journey_guest,
             self.journey_policy,
+            self.refresh_journey_guests,
         ]
 
     @activity.defn(name="find_event")
@@ -354,6 +367,20 @@ class TemporalActivities:
             f'WorkflowType = "{HOUSEKEEPING_WORKFLOW}" AND ExecutionStatus = "Running" '
             f'AND {RESERVATION_ID.name} = "{_safe(event.object_id)}"'
         )
+        signalled = await self._signal_listed(query, "task_event", event)
+        if signalled is None:
+            return Delivery.skipped("this Temporal server has no visibility queries")
+        if not signalled:
+            return Delivery.skipped("no open housekeeping assignment for this reservation")
+        return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")
+
+    async def _signal_listed(
+        self, query: str, signal: str, event: LikeMagicEvent
+    ) -> list[str] | None:
+        """Signal ``event`` to every running execution the visibility ``query`` lists,
+        looking again after the RELOOK_AFTER pauses (heartbeating meanwhile); each one
+        is signalled once, one that finished meanwhile is left out. None: the server
+        has no visibility queries."""
         signalled: list[str] = []
         try:
             for pause in (0.0, *self.RELOOK_AFTER):
@@ -368,7 +395,7 @@ class TemporalActivities:
                         continue
                     handle = self._client.get_workflow_handle(execution.id)
                     try:
-                        await handle.signal("task_event", event)
+                        await handle.signal(signal, event)
                     except RPCError as err:
                         if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: fine
                             raise
@@ -377,7 +404,30 @@ class TemporalActivities:
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise
+            return None
+        return signalled
+
+    @activity.defn(name="refresh_journey_guests")
+    async def refresh_journey_guests(self, event: LikeMagicEvent) -> Delivery:
+        """Tell every running guest journey of the event's profile (found through the
+        ProfileId search attribute, which a journey sets when it learns its profile) to
+        refresh its guest: the ``profile_event`` signal carries the PROFILE_* event.
+
+        The profile is the event's objectId, and its context's ``userProfileId`` when
+        it names one. Like the cancellation above, the lookup runs again after short
+        pauses; a journey applies each event once, so running twice changes nothing.
+        """
+        profiles = profile_ids(event)
+        if not profiles:
+            return Delivery.skipped("the event names no profile (objectId)")
+        wanted = " OR ".join(f'{PROFILE_ID.name} = "{_safe(p)}"' for p in profiles)
+        query = (
+            f'WorkflowType = "{JOURNEY_WORKFLOW}" AND ExecutionStatus = "Running" AND ({wanted})'
+        )
+        signalled = await self._signal_listed(query, "profile_event", event)
+        if signalled is None:
             return Delivery.skipped("this Temporal server has no visibility queries")
         if not signalled:
-            return Delivery.skipped("no open housekeeping assignment for this reservation")
-        return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")
+            return Delivery.skipped("no running journey for this profile")
+        log.info("profile change delivered", extra=fields(event_id=event.id, count=len(signalled)))
+        return Delivery.sent("temporal", f"told {', '.join(signalled)} to refresh the guest")
