@@ -454,7 +454,6 @@ class GuestJourney:
         assert state is not None
         if event.id in state.events_applied:
             return
-        state.events_applied.append(event.id)
         at = instant(event.timestamp) or workflow.now()
         carried = guest_fields(event.context)
         named = list(carried.model_dump(exclude_none=True))
@@ -467,6 +466,8 @@ class GuestJourney:
         fields = f"the event's {', '.join(named)}" if named else "the event names no field"
         profile = f"profile not re-read: {reread}" if reread else "profile re-read"
         state.guest_refreshed = f"{event.topic} {event.id}: {fields}; {profile}"
+        # Last: a query that sees the event applied sees the whole refresh.
+        state.events_applied.append(event.id)
 
     def _mark_profile(self) -> None:
         """Carry the guest's profile id as the ProfileId search attribute, so that the
