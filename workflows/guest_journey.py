@@ -271,6 +271,11 @@ class GuestJourney:
     policy of the current settings; signals are never lost in the switch. A journey
     that knows no departure ends the policy's ``idle_days`` (JOURNEY_IDLE_DAYS) after
     its last event, once nothing is scheduled.
+    The guest's profile id (``userProfileId``) is carried as the ProfileId search
+    attribute; a PROFILE_UPDATED or PROFILE_LANGUAGE_UPDATED of that profile arrives
+    as the ``profile_event`` signal (from the profile-refresh reaction): the journey
+    re-reads the LIKE MAGIC profile and takes the event's own fields over it, so its
+    later messages use the new email, name and language.
     """
 
     def __init__(self) -> None:
