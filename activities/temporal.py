@@ -351,6 +351,9 @@ class TemporalActivities:
     # reservation by a later event, moments before the cancellation may not be listed
     # yet. The lookup is repeated after these pauses (seconds), within the activity.
     RELOOK_AFTER: tuple[float, ...] = (2.0, 5.0)
+    # A profile change looks once more, after a search index's usual refresh (about
+    # 1 s): most profiles have no running journey, and each look holds up the event.
+    PROFILE_RELOOK_AFTER: tuple[float, ...] = (1.0,)
 
     @activity.defn(name="cancel_reservation_assignments")
     async def cancel_reservation_assignments(self, event: LikeMagicEvent) -> Delivery:
@@ -375,15 +378,20 @@ class TemporalActivities:
         return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")
 
     async def _signal_listed(
-        self, query: str, signal: str, event: LikeMagicEvent
+        self,
+        query: str,
+        signal: str,
+        event: LikeMagicEvent,
+        relook_after: tuple[float, ...] | None = None,
     ) -> list[str] | None:
         """Signal ``event`` to every running execution the visibility ``query`` lists,
-        looking again after the RELOOK_AFTER pauses (heartbeating meanwhile); each one
-        is signalled once, one that finished meanwhile is left out. None: the server
-        has no visibility queries."""
+        looking again after the pauses (RELOOK_AFTER unless given; heartbeating
+        meanwhile); each one is signalled once, one that finished meanwhile is left
+        out. None: the server has no visibility queries."""
         signalled: list[str] = []
+        pauses = self.RELOOK_AFTER if relook_after is None else relook_after
         try:
-            for pause in (0.0, *self.RELOOK_AFTER):
+            for pause in (0.0, *pauses):
                 if pause:
                     activity.heartbeat(len(signalled))
                     await asyncio.sleep(pause)
@@ -414,8 +422,8 @@ class TemporalActivities:
         refresh its guest: the ``profile_event`` signal carries the PROFILE_* event.
 
         The profile is the event's objectId, and its context's ``userProfileId`` when
-        it names one. Like the cancellation above, the lookup runs again after short
-        pauses; a journey applies each event once, so running twice changes nothing.
+        it names one. The lookup runs again after PROFILE_RELOOK_AFTER; a journey
+        applies each event once, so running twice changes nothing.
         """
         profiles = profile_ids(event)
         if not profiles:
@@ -424,7 +432,9 @@ class TemporalActivities:
         query = (
             f'WorkflowType = "{JOURNEY_WORKFLOW}" AND ExecutionStatus = "Running" AND ({wanted})'
         )
-        signalled = await self._signal_listed(query, "profile_event", event)
+        signalled = await self._signal_listed(
+            query, "profile_event", event, self.PROFILE_RELOOK_AFTER
+        )
         if signalled is None:
             return Delivery.skipped("this Temporal server has no visibility queries")
         if not signalled:
