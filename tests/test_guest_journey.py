@@ -722,6 +722,31 @@ async def test_a_language_change_before_pre_arrival_sends_it_in_that_language(
     assert mail["subject"].startswith("Ihr Aufenthalt bei PROP-ZRH-01 beginnt bald")
 
 
+async def test_older_events_do_not_undo_a_profile_change(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
+            now = await j.now()
+            await j.post(j.event("RESERVATION_UPDATED", now, userProfileId="902211"))
+
+            async def change(at: datetime, **context: str) -> None:
+                event = unique(sample("profile_updated"), timestamp=iso(at), context=context)
+                await j.handle.signal("profile_event", LikeMagicEvent.model_validate(event))
+                await j.until(lambda s: event["id"] in s.events_applied, "profile change")
+
+            await change(now, email="ana.new@example.com", language="it")
+            # Retried late, older than the change: they only fill what it did not name.
+            await change(now - timedelta(hours=1), language="fr", phone="+41790000000")
+            await j.post(j.created(now - timedelta(hours=2)))
+            state = await j.state()
+            await j.settle()
+
+    assert state.guest_email == "ana.new@example.com"  # not the reservation's address
+    assert state.guest_language == "it"
+    assert state.guest_phone == "+41790000000"  # the older change's, which nothing else named
+    assert state.guest_name == "Ana Silva"  # from RESERVATION_CREATED: no change named it
+
+
 def test_a_state_carried_from_before_schema_versions_is_upgraded():
     carried = JourneyState(reservation_id="RES-1").model_dump(mode="json")
     del carried["schema_version"]
