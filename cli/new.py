@@ -128,7 +128,8 @@ def reservation_of(event: LikeMagicEvent) -> str | None:
                 )
             )""",
     doc="emails it to the guest, in the guest's language (the `{kind}` templates in "
-    "activities/templates/email/<language>/)",
+    "activities/templates/email/<language>/, or SendGrid's with "
+    "SENDGRID_TEMPLATE_{variable}[_<LANG>])",
     check="""    # SendGrid's recording fake: this reaction's one email, to the guest, saying it.
     [email] = [e for e in kit.emails() if e["key"] == outcome.workflow_id]
     assert email["to"] == GUEST["email"] and expected in email["text"]""",

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.policy import (
+    INTEGRATION_RETRY_POLICY,
+    INTEGRATION_SCHEDULE_TO_CLOSE,
+    raise_for_status,
+)
+from tests.clock import pin
 from tests.helpers import by_name, query_until, skip_until, unique
 from tests.integrations import integrations
-from tests.test_housekeeping import Stay, start, task_events
+from tests.kit import event, reactor_kit
+from tests.test_guest_journey import Journey, journey, next_week
+from tests.test_housekeeping import Stay, night_stay, start, task_events
 from workflows.housekeeping import AssignmentState
 
 
@@ -66,3 +77,80 @@ async def test_an_assignment_without_its_task_created_closes_after_24_hours(
     assert waiting.status == "waiting_for_task" and still.status == "waiting_for_task"
     assert result.status == "closed" and result.assignee is None
     assert stay.pms() == [] and fakes.sendgrid.requests == []
+
+
+@pytest.mark.parametrize("ending", ["completed", "cancelled"])
+async def test_nobody_is_assigned_or_woken_for_a_task_ended_while_it_waits_for_the_shift(
+    skipping_env, tmp_path, ending
+):
+    created, completed, cancelled = task_events()
+    with integrations() as fakes:
+        async with await night_stay(skipping_env, tmp_path, fakes) as reactor:
+            await pin(skipping_env, 23, 45, "Europe/Zurich")
+            stay = Stay(skipping_env, reactor, fakes, created)
+            await stay.post(created)
+            waiting = await stay.until(lambda s: s.status == "waiting_for_shift", "waiting")
+            await stay.post(completed if ending == "completed" else cancelled)
+            with skipping_env.auto_time_skipping_disabled():
+                result = await stay.handle.result()
+            await stay.settle()
+
+    assert waiting.waiting_until is not None
+    assert result.status == ending and result.assignee is None
+    assert stay.pms() == [] and fakes.sendgrid.requests == []
+    # No housekeeper mentioned in the operations channel either (the team notice of a
+    # TASK_COMPLETED is no one's wake-up call).
+    assert not [r for r in fakes.slack_ops.requests if "<@" in r.json()["text"]]
+
+
+async def test_a_journey_that_hears_nothing_after_the_departure_ends_14_days_later(
+    skipping_env, tmp_path
+):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.post(j.created(await j.now()))
+            await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
+            # No checkout ever comes.
+            await j.settle()
+            await j.skip_to(j.departure + timedelta(days=13, hours=23))
+            before = await j.state()
+            await j.skip_to(j.departure + timedelta(days=14, minutes=1))
+            result = await j.finished()
+
+    assert not before.completed and before.stage == "checked_in"
+    assert result.completed and result.stage == "checked_in"
+
+
+async def test_a_support_alert_whose_guest_no_source_knows_still_goes_out_as_from_a_guest(
+    skipping_env, tmp_path
+):
+    # The platform's thin message: who wrote is not in it, and no journey or profile knows.
+    sent = event(
+        "MESSAGE_RECEIVED",
+        context={"reservationId": "RES-UNSEEN-1", "text": "Is breakfast still on?"},
+    )
+    async with reactor_kit(skipping_env, tmp_path) as kit:
+        outcome = await kit.react(sent, "support-alert")
+    assert outcome.status == "done"
+    assert "no guest name: tried the event" in outcome.detail
+    assert kit.slack("support") == ["A guest (RES-UNSEEN-1) wrote: Is breakfast still on?"]
+
+
+@pytest.mark.parametrize(("asked", "waited"), [("30", 30), ("3600", 600)])
+def test_a_429_is_retried_after_the_delay_it_asks_for_capped_at_10_minutes(asked, waited):
+    with pytest.raises(ApplicationError) as raised:
+        raise_for_status("SendGrid", 429, b"slow down", {"Retry-After": asked})
+    assert not raised.value.non_retryable
+    assert raised.value.next_retry_delay == timedelta(seconds=waited)
+
+
+def test_a_5xx_is_retried_from_1_s_doubling_at_most_2_min_apart_for_30_minutes_in_all():
+    policy = INTEGRATION_RETRY_POLICY
+    assert policy.initial_interval == timedelta(seconds=1) and policy.backoff_coefficient == 2
+    assert policy.maximum_interval == timedelta(minutes=2)
+    assert INTEGRATION_SCHEDULE_TO_CLOSE == timedelta(minutes=30)
+    with pytest.raises(ApplicationError) as raised:
+        raise_for_status("SendGrid", 502, b"bad gateway")
+    assert not raised.value.non_retryable and raised.value.next_retry_delay is None
