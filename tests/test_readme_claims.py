@@ -6,18 +6,26 @@ test_housekeeping, test_housekeeping_visibility, test_stuck_events, ...).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import yaml
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
 
+from activities.forward import ForwardActivities, ForwardRequest
 from activities.policy import (
     INTEGRATION_RETRY_POLICY,
     INTEGRATION_SCHEDULE_TO_CLOSE,
     raise_for_status,
 )
+from api.intake import Alerts
+from core.events import LikeMagicEvent
+from storage.intake import Stats
 from tests.clock import pin
-from tests.helpers import by_name, query_until, skip_until, unique
+from tests.conftest import sample
+from tests.fakes import FakeService, Reply
+from tests.helpers import by_name, make_settings, query_until, skip_until, unique
 from tests.integrations import integrations
 from tests.kit import event, reactor_kit
 from tests.test_guest_journey import Journey, journey, next_week
@@ -154,3 +162,45 @@ def test_a_5xx_is_retried_from_1_s_doubling_at_most_2_min_apart_for_30_minutes_i
     with pytest.raises(ApplicationError) as raised:
         raise_for_status("SendGrid", 502, b"bad gateway")
     assert not raised.value.non_retryable and raised.value.next_retry_delay is None
+
+
+async def test_a_forward_target_removed_since_the_event_was_planned_is_skipped(tmp_path):
+    # The router planned `forward-old-crm`; the worker that runs it was deployed with a
+    # FORWARD_TARGETS file that no longer has it.
+    targets = tmp_path / "targets.yaml"
+    secret = "whsec_" + "cmVhY3Rvci1yZWFkbWUtY2xhaW1zLXNlY3JldCEh"
+    kept = {"name": "new-crm", "url": "http://127.0.0.1:9/hook", "secret": secret}
+    targets.write_text(yaml.safe_dump({"targets": [kept]}))
+    activities = ForwardActivities(make_settings(tmp_path, FORWARD_TARGETS=str(targets)))
+    planned = ForwardRequest(
+        target="old-crm", event=LikeMagicEvent.model_validate(sample("task_created"))
+    )
+    delivery = await ActivityEnvironment().run(activities.forward_to_target, planned)
+    assert delivery.status == "skipped"
+    assert delivery.detail == "no forward target old-crm in FORWARD_TARGETS"
+
+
+async def test_operations_hear_once_when_the_oldest_queued_event_waits_too_long_and_once_when_empty(
+    tmp_path,
+):
+    with FakeService(Reply(200, "ok")) as slack:
+        alerts = Alerts(
+            make_settings(
+                tmp_path,
+                SLACK_WEBHOOK_URL=f"{slack.url}/services/ops",
+                INTAKE_ALERT_AFTER_SECONDS="300",
+            )
+        )
+        # Ages far from the bound: the test does not race the clock.
+        fresh = Stats(depth=2, oldest=datetime.now(UTC) - timedelta(seconds=10))
+        old = Stats(depth=3, oldest=datetime.now(UTC) - timedelta(seconds=1000))
+        for stats in (fresh, old, old, Stats(depth=1, oldest=old.oldest)):
+            await alerts.observe(stats, "Temporal is unreachable")
+        told_waiting = [r.json()["text"] for r in slack.requests]
+        for _ in range(2):
+            await alerts.observe(Stats(depth=0, oldest=None), "")
+        told = [r.json()["text"] for r in slack.requests]
+
+    [waiting] = told_waiting
+    assert "3 event(s) waiting for Temporal" in waiting and "Temporal is unreachable" in waiting
+    assert told[1:] == [":white_check_mark: reactor intake: the queue is empty again."]
