@@ -25,7 +25,14 @@ from storage.intake import Stats
 from tests.clock import pin
 from tests.conftest import sample
 from tests.fakes import FakeService, Reply
-from tests.helpers import by_name, make_settings, query_until, skip_until, unique
+from tests.helpers import (
+    by_name,
+    make_settings,
+    query_until,
+    running_reactor,
+    skip_until,
+    unique,
+)
 from tests.integrations import integrations
 from tests.kit import event, reactor_kit
 from tests.test_guest_journey import Journey, journey, next_week
@@ -204,3 +211,49 @@ async def test_operations_hear_once_when_the_oldest_queued_event_waits_too_long_
     [waiting] = told_waiting
     assert "3 event(s) waiting for Temporal" in waiting and "Temporal is unreachable" in waiting
     assert told[1:] == [":white_check_mark: reactor intake: the queue is empty again."]
+
+
+async def test_the_webhook_checks_the_secret_then_the_size_then_json_then_id_and_topic(
+    temporal_env, tmp_path
+):
+    big = b'{"id": ' + b" " * 5000  # too large, and not JSON either
+    broken = b'{"id": "x", "topic": '  # small, not JSON
+    no_id = {"topic": "TASK_CREATED"}  # JSON, no id
+    async with running_reactor(
+        temporal_env.client, tmp_path, worker=False, WEBHOOK_MAX_BODY_BYTES=4096
+    ) as reactor:
+        answers = [
+            await reactor.post(big, secret="not-the-secret"),
+            await reactor.post(big),
+            await reactor.post(broken),
+            await reactor.post(no_id),
+        ]
+    assert [a.status_code for a in answers] == [401, 413, 400, 422]
+    # None of the refusals is retried: no Retry-After (only a 503 carries one).
+    assert [a.headers.get("Retry-After") for a in answers] == [None] * 4
+
+
+async def test_a_check_in_drops_the_pre_arrival_not_yet_sent_and_a_checkout_the_mid_stay(
+    skipping_env, tmp_path
+):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.post(j.created(await j.now()))
+            booked = await j.state()
+            # An early check-in, days before the pre-arrival email is due.
+            await j.post(j.event("RESERVATION_CHECKED_IN", await j.now()))
+            checked_in = await j.state()
+            # A checkout before the first night is over: the mid-stay email is still pending.
+            await j.post(j.event("RESERVATION_CHECKED_OUT", await j.now()))
+            checked_out = await j.state()
+            await j.skip_to(await j.now() + timedelta(days=2))
+            result = await j.finished()
+
+    assert booked.messages["pre_arrival"].status == "scheduled"
+    assert checked_in.messages["pre_arrival"].status == "dropped"
+    assert checked_in.messages["mid_stay"].status == "scheduled"
+    assert checked_out.messages["mid_stay"].status == "dropped"
+    assert result.completed
+    assert "pre_arrival" not in j.journey_emails() and "mid_stay" not in j.journey_emails()
