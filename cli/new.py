@@ -363,7 +363,8 @@ def reaction(
         typer.Option(
             "--email",
             help="Email the guest (found as workflows/guest.py finds guests), with templates "
-            "in every shipped language: activities/templates/email/<lang>/NAME.*",
+            "in every shipped language: activities/templates/email/<lang>/condition_alert.* "
+            "for condition-alert.",
         ),
     ] = False,
     slack: Annotated[
@@ -373,8 +374,8 @@ def reaction(
         bool,
         typer.Option(
             "--http",
-            help="POST JSON to the reaction's endpoint, REACTION_URL_<NAME> "
-            "(activities/endpoints.py; the event id is the idempotency key).",
+            help="POST JSON to the reaction's endpoint, REACTION_URL_CONDITION_ALERT for "
+            "condition-alert (activities/endpoints.py; the event id is the idempotency key).",
         ),
     ] = False,
 ) -> None:
