@@ -79,6 +79,8 @@ def start_dev(
 
 
 def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
+    # What the checkout's own var/ holds before: the stack writes nothing there.
+    before = written_in(ROOT / "var")
     dev, env, (api, grpc, ui), data, stack_file = start_dev(tmp_path)
     try:
         stack = json.loads(
@@ -117,8 +119,21 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
     }
     assert not stack_file.exists()
     assert not (ROOT / "var" / "outbox" / emails[0].name).exists()
+    assert written_in(ROOT / "var") == before
+    # The API's and the worker's logs too (they are also shown in the terminal).
+    api_log = (data / "api.log").read_text()
+    worker_log = (data / "worker.log").read_text()
+    assert f"event_id={event_id}" in api_log and "outcome=accepted" in api_log
+    assert "worker started" in worker_log and "worker stopped" in worker_log
     # Without --sqlite-wal, the dev server keeps SQLite's rollback journal.
     assert journal_mode(data / "temporal.db") == "delete"
+
+
+def written_in(folder: Path) -> dict[str, int]:
+    """Each file under ``folder`` with the time it was last written."""
+    if not folder.is_dir():
+        return {}
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
 
 
 def journal_mode(db: Path) -> str:
