@@ -110,6 +110,59 @@ class Heartbeats(Interceptor):
         return _HeartbeatingActivity(next)
 
 
+PROVIDER_BUSY = "ProviderBusy"
+
+
+class _ProviderShareActivity(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, share: ProviderShare) -> None:
+        super().__init__(next)
+        self._share = share
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        provider = provider_of(input.fn)
+        if activity.info().is_local or provider in self._share.exempt:
+            return await self.next.execute_activity(input)
+        held = self._share.held
+        if held.get(provider, 0) >= self._share.limit:
+            # Refused before any call: its slot goes back to the worker at once, and
+            # Temporal tries it again after the retry policy's backoff.
+            raise ApplicationError(
+                f"{provider} already holds {self._share.limit} of this worker's activity "
+                "slots (WORKER_MAX_ACTIVITIES_PER_PROVIDER): tried again later",
+                type=PROVIDER_BUSY,
+            )
+        held[provider] = held.get(provider, 0) + 1
+        try:
+            return await self.next.execute_activity(input)
+        finally:
+            held[provider] -= 1
+
+
+def provider_of(fn: Callable[..., Any]) -> str:
+    """The provider an activity calls: its class (one per outside system), else its name."""
+    owner = getattr(fn, "__self__", None)
+    return type(owner).__name__ if owner is not None else getattr(fn, "__name__", repr(fn))
+
+
+class ProviderShare(Interceptor):
+    """One provider's calls hold at most ``limit`` of a worker's activity slots at once
+    (WORKER_MAX_ACTIVITIES_PER_PROVIDER). A slow provider would otherwise fill every
+    slot with calls waiting for it, and the activities of other reactions (other
+    providers, deliveries to journeys) would wait behind them. An attempt over the
+    limit fails at once, retryable (``ProviderBusy``), before it calls anything, and is
+    retried with the integration policy's backoff. Local activities have slots of
+    their own and are not counted; nor are the ``exempt`` classes (reactor's own
+    Temporal calls: the deliveries to journeys, which every reaction needs anyway)."""
+
+    def __init__(self, limit: int, exempt: Iterable[str] = ()) -> None:
+        self.limit = limit
+        self.exempt = frozenset(exempt)
+        self.held: dict[str, int] = {}
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ProviderShareActivity(next, self)
+
+
 @functools.cache
 def _provider_pool(size: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="provider")

@@ -1,6 +1,7 @@
 """What one event costs Temporal and the worker, against the least Temporal can do.
 
-    .venv/bin/python bench/drain.py [--items N] [--sqlite-pragma P ...]  (or: make bench-drain)
+    .venv/bin/python bench/drain.py [--items N] [--sqlite-pragma P ...] [--baseline DIR]
+    (or: make bench-drain)
 
 On one dev server (SQLite file, as `make run`), in one run, for each kind of work:
 N items are queued first, then a freshly started worker drains them. The kinds:
@@ -62,6 +63,7 @@ KINDS = {
 LONG_RUNNING = ("GuestJourney", "HousekeepingAssignment")
 SETTINGS_PREFIXES = ("TEMPORAL_", "REACTOR_", "WEBHOOK_", "SENDGRID_", "EMAIL_", "LOG_", "WORKER_")
 STARTERS = 16  # concurrent start_workflow calls while queueing
+BASE = "base-"  # the --baseline checkout's phases (a prefix: never a STARTS_WITH match)
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -92,6 +94,8 @@ class Drain:
         self.key = new_key_text("bench1")
         self.address = ""
         self.server_pid = 0
+        # "" for this checkout's worker; BASE while the --baseline checkout's runs.
+        self.variant = ""
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
@@ -110,6 +114,9 @@ class Drain:
             HOUSEKEEPING_ROSTER=str(ROOT / "examples" / "housekeeping-roster.yaml"),
         )
         env.update(dict(pair.split("=", 1) for pair in self.args.worker_env))
+        if self.variant:
+            # The baseline checkout's modules first (worker.py, workflows/, ...).
+            env["PYTHONPATH"] = str(Path(self.args.baseline).resolve())
         return env
 
     def settings(self) -> Settings:
@@ -203,7 +210,8 @@ class Drain:
         sample["id"] = item_id
         # Each item its own reservation / task / message; the check-in's reservation is
         # the one its RESERVATION_CREATED (phase "created") made.
-        sample["objectId"] = f"R-{self.token}-{i}" if kind in ("check-in", "created") else item_id
+        reservation = f"R-{self.token}{self.variant}-{i}"
+        sample["objectId"] = reservation if kind in ("check-in", "created") else item_id
         if kind == "task-created":
             links = sample["context"]["links"]
             links["pmsReservationIds"] = [f"R-{self.token}-t{i}"]
@@ -289,11 +297,11 @@ class Drain:
             last = now
 
     async def measure(self, client: Client, kind: str, startup: float) -> Result:
-        phase = kind
+        phase = f"{self.variant}{kind}"
         if kind == "check-in":
             # Each check-in's reservation created first, drained by its own worker.
-            await self.queue(client, "created", "created")
-            await self.drain(client, "created", "created")
+            await self.queue(client, "created", f"{self.variant}created")
+            await self.drain(client, "created", f"{self.variant}created")
         before = await self.settle(client)
         await self.queue(client, kind, phase)
         await asyncio.sleep(1)  # the starts reach visibility
@@ -310,7 +318,7 @@ class Drain:
         if new or touched:
             note = f"{len(new) / per:.1f} started, {touched / per:.1f} signalled"
         return Result(
-            kind,
+            phase,
             per,
             seconds,
             max(worker_cpu - startup, 0.0),
@@ -332,8 +340,17 @@ class Drain:
             f"reactor {startup['reactor']:.2f} s (taken off)",
             flush=True,
         )
+        if self.args.baseline:
+            self.variant = BASE
+            startup["base"] = await self.startup_cpu("reactor")
+            self.variant = ""
         results = []
         for kind in ["minimal", *self.args.kinds]:
+            if kind != "minimal" and self.args.baseline:
+                # The baseline's worker first, on items of its own, in the same run.
+                self.variant = BASE
+                results.append(await self.measure(client, kind, startup["base"]))
+                self.variant = ""
             result = await self.measure(
                 client, kind, startup["minimal" if kind == "minimal" else "reactor"]
             )
@@ -395,6 +412,12 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         help="NAME=VALUE for reactor's worker, e.g. WORKER_MAX_CACHED_WORKFLOWS=1000",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another checkout of reactor (e.g. `git worktree add /tmp/base main`): each kind "
+        "is drained by its worker too, in the same run, as base-<kind>",
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per drain")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, db)")

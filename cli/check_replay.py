@@ -64,12 +64,12 @@ async def check_replay(
     """
     from temporalio.worker import Replayer
 
-    from worker import WORKFLOW_RUNNER
+    from worker import STRICT_WORKFLOW_RUNNER
     from workflows import registry
 
     replayer = Replayer(
         workflows=registry.workflow_classes(),
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=STRICT_WORKFLOW_RUNNER,
         data_converter=client.data_converter,
     )
     rows = []

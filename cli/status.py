@@ -68,6 +68,7 @@ async def event_status(client: Client, settings: Settings, event_id: str) -> dic
                 "outcome": outcome.status,
                 "detail": outcome.detail,
                 "alert": outcome.alert,
+                "ran_in": outcome.workflow_id,
             }
     names = list(outcomes)
     for name in await _reaction_names(client, event_id, topic):
@@ -86,6 +87,13 @@ async def event_status(client: Client, settings: Settings, event_id: str) -> dic
         row: dict[str, Any] = {"reaction": name, "workflow_id": workflow_id}
         row.update(outcomes.get(name, {"outcome": None, "detail": "", "alert": None}))
         row.update(_execution(described, settings, workflow_id))
+        if described is None and row.pop("ran_in", None) == event_id:
+            # A delivery the router ran itself: it shows in the router's history.
+            row.update(
+                execution="in router",
+                link=workflow_url(settings.temporal_ui_url, settings.temporal_namespace, event_id),
+            )
+        row.pop("ran_in", None)
         reactions.append(row)
     for row in reactions:
         row["now"] = await _long_running_now(client, row["detail"] or "")

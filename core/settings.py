@@ -236,6 +236,24 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(
         100, validation_alias="WORKER_MAX_CONCURRENT_ACTIVITIES", ge=1, le=1000
     )
+    # ... of which one provider (one activity class) may hold at most this many; an
+    # attempt over it is refused at once and retried later (activities/policy.py).
+    worker_max_activities_per_provider: int = Field(
+        50, validation_alias="WORKER_MAX_ACTIVITIES_PER_PROVIDER", ge=1, le=1000
+    )
+    # Workflow tasks, the sticky cache and pollers: the SDK's defaults (README).
+    worker_max_concurrent_workflow_tasks: int = Field(
+        100, validation_alias="WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", ge=2, le=1000
+    )
+    worker_max_cached_workflows: int = Field(
+        1000, validation_alias="WORKER_MAX_CACHED_WORKFLOWS", ge=0, le=100000
+    )
+    worker_workflow_task_pollers: int = Field(
+        5, validation_alias="WORKER_WORKFLOW_TASK_POLLERS", ge=2, le=100
+    )
+    worker_activity_task_pollers: int = Field(
+        5, validation_alias="WORKER_ACTIVITY_TASK_POLLERS", ge=1, le=100
+    )
 
     # Metrics: the worker serves Temporal SDK metrics on this port; unset: off.
     worker_metrics_port: int | None = Field(

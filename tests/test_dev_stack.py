@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -50,8 +51,12 @@ def wait_for(check, what: str, proc: subprocess.Popen[bytes], tries: int = 600):
     raise AssertionError(f"never: {what}")
 
 
-def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
-    api, grpc, ui = free_ports(3)
+def start_dev(
+    tmp_path: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], dict[str, str], list[int], Path, Path]:
+    """`reactor dev` on free ports, writing in tmp_path: (process, env, [api, grpc, ui]
+    ports, data directory, stack file)."""
+    api, grpc, ui = ports = free_ports(3)
     data = tmp_path / "data"
     stack_file = tmp_path / "dev-stack.json"
     # No TEMPORAL_* and no key in the environment: only what reactor dev recorded.
@@ -61,17 +66,22 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
         if not name.startswith(("TEMPORAL_", "REACTOR_"))
     }
     env.update(WEBHOOK_SECRET=SECRET, REACTOR_DEV_STACK=str(stack_file))
-    # What the checkout's own var/ holds before: the stack writes nothing there.
-    before = written_in(ROOT / "var")
     dev = subprocess.Popen(
-        [sys.executable, "-m", "cli", "dev", "--port", str(api), "--temporal-port", str(grpc)]
-        + ["--ui-port", str(ui), "--data-dir", str(data)],
+        [sys.executable, "-m", "cli", "dev", *options, "--port", str(api)]
+        + ["--temporal-port", str(grpc), "--ui-port", str(ui), "--data-dir", str(data)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    return dev, env, ports, data, stack_file
+
+
+def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
+    # What the checkout's own var/ holds before: the stack writes nothing there.
+    before = written_in(ROOT / "var")
+    dev, env, (api, grpc, ui), data, stack_file = start_dev(tmp_path)
     try:
         stack = json.loads(
             wait_for(lambda: stack_file.exists() and stack_file.read_text(), "the stack", dev)
@@ -115,6 +125,8 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
     worker_log = (data / "worker.log").read_text()
     assert f"event_id={event_id}" in api_log and "outcome=accepted" in api_log
     assert "worker started" in worker_log and "worker stopped" in worker_log
+    # Without --sqlite-wal, the dev server keeps SQLite's rollback journal.
+    assert journal_mode(data / "temporal.db") == "delete"
 
 
 def written_in(folder: Path) -> dict[str, int]:
@@ -122,3 +134,21 @@ def written_in(folder: Path) -> dict[str, int]:
     if not folder.is_dir():
         return {}
     return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def journal_mode(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_reactor_dev_sqlite_wal_puts_the_dev_servers_file_in_wal_mode(tmp_path):
+    dev, env, _, data, stack_file = start_dev(tmp_path, "--sqlite-wal")
+    try:
+        wait_for(lambda: stack_file.exists(), "the stack", dev)
+        sent = reactor(env, "send", "--topic", "RESERVATION_CREATED")
+        assert sent.returncode == 0, sent.stderr
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=90)
+    # The mode is kept in the file: it is what the server wrote with.
+    assert journal_mode(data / "temporal.db") == "wal"

@@ -12,6 +12,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.temporal import TemporalActivities
 
 
+def housekeeping_delivery(topic: str) -> str | None:
+    """The activity that hands a TASK_* event to its assignment, which the router runs
+    itself while it succeeds (see ``EventRouter``). A cancellation is not: its lookup of
+    the reservation's assignments pauses and repeats, so it keeps its own workflow."""
+    return None if topic == Topic.RESERVATION_CANCELLED else "deliver_task_event"
+
+
 @workflow.defn
 class HousekeepingDelivery:
     """Routes an event to the long-running ``HousekeepingAssignment`` of its task.

@@ -52,6 +52,11 @@ class PlannedReaction(BaseModel):
     workflow_type: str
     # Why the reaction does not start (switched off, not configured); None: it starts.
     skipped: str | None = None
+    # The activity that hands the event to a long-running workflow, which the router
+    # runs itself (an activity) instead of starting the reaction's workflow only
+    # for it; the workflow still runs when that fails. None (and in plans recorded
+    # before it existed): the reaction's workflow runs.
+    delivery: str | None = None
 
 
 class RoutePlan(BaseModel):
@@ -85,6 +90,9 @@ class Reaction:
     applies: Callable[[ReactorConfig, str], bool] | None = None
     # Long-running workflows the reaction starts or signals (registered on the worker too).
     workflows: tuple[type, ...] = ()
+    # For a reaction whose workflow only runs one delivery activity: that activity's
+    # name for a topic (None: the workflow runs), which the router runs itself.
+    delivery: Callable[[str], str | None] | None = None
 
     def reacts_to(self, topic: str) -> bool:
         return self.topics == ALL_TOPICS or topic in self.topics

@@ -32,7 +32,7 @@ from workflows.crm_sync import CrmSync
 from workflows.forward import Forward
 from workflows.guest_journey import GuestJourney, JourneyDelivery
 from workflows.housekeeping import HousekeepingAssignment
-from workflows.housekeeping_delivery import HousekeepingDelivery
+from workflows.housekeeping_delivery import HousekeepingDelivery, housekeeping_delivery
 from workflows.profile_refresh import ProfileRefresh
 from workflows.reaction import (
     ALL_TOPICS,
@@ -57,6 +57,13 @@ GUEST_LOOKUPS: tuple[Callable[[Settings, Client], Any], ...] = (
     TemporalActivities,
     LikeMagicActivities,
 )
+
+
+def journey_delivery(topic: str) -> str:
+    """The activity that hands a RESERVATION_* event to its journey: the router runs it
+    itself while it succeeds (see ``EventRouter``), ``JourneyDelivery`` when it fails."""
+    return "deliver_reservation_event"
+
 
 REACTIONS: list[Reaction] = [
     Reaction(
@@ -117,6 +124,7 @@ REACTIONS: list[Reaction] = [
             EmailActivities,
         ),
         workflows=(HousekeepingAssignment,),
+        delivery=housekeeping_delivery,
     ),
     Reaction(
         "guest-journey",
@@ -124,6 +132,7 @@ REACTIONS: list[Reaction] = [
         topics=frozenset(t for t in Topic if t.startswith("RESERVATION_")),
         activities=GUEST_LOOKUPS + (EmailActivities, PmsActivities),
         workflows=(GuestJourney,),
+        delivery=journey_delivery,
     ),
     Reaction(
         "activity-log",
@@ -141,16 +150,18 @@ def reactions_for(topic: str) -> list[Reaction]:
     return [r for r in REACTIONS if r.reacts_to(topic)]
 
 
-def plan_for(topic: str, config: ReactorConfig) -> RoutePlan:
+def plan_for(topic: str, config: ReactorConfig, deliveries: bool = True) -> RoutePlan:
     """Which reactions to a topic start and which are skipped (with the reason), for
     this configuration. Reactions whose ``applies`` says no are left out. After the
     registry's come the forward targets whose topics match, in the file's order: each
-    a ``Forward`` execution named ``forward-<target>``."""
+    a ``Forward`` execution named ``forward-<target>``. ``deliveries=False``: every
+    reaction runs as its workflow (the plan of routers started before deliveries)."""
     planned = [
         PlannedReaction(
             reaction=reaction.name,
             workflow_type=reaction.workflow_type,
             skipped=skip_reason(reaction, config),
+            delivery=reaction.delivery(topic) if reaction.delivery and deliveries else None,
         )
         for reaction in reactions_for(topic)
         if reaction.applies is None or reaction.applies(config, topic)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 from temporalio import workflow
-from temporalio.common import RawValue
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -17,6 +17,7 @@ from temporalio.exceptions import (
 )
 
 from core.events import LikeMagicEvent
+from workflows.common import result_of
 from workflows.reaction import (
     ReactionOutcome,
     ReactionResult,
@@ -33,8 +34,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import (
         ALERT_SCHEDULE_TO_CLOSE,
         INTEGRATION_HEARTBEAT_TIMEOUT,
+        INTEGRATION_REJECTED,
         INTEGRATION_RETRY_POLICY,
         INTEGRATION_START_TO_CLOSE,
+        Delivery,
     )
     from activities.slack import FailureAlert, SlackActivities
     from core.temporal import TOPIC
@@ -59,6 +62,16 @@ def root_cause_message(err: BaseException) -> str:
 def reaction_workflow_id(event_id: str, reaction_name: str) -> str:
     return f"{event_id}/{reaction_name}"
 
+
+# A delivery the router runs itself (an activity, not a local one: see README, "What an
+# event costs"): three tries, since the reaction's workflow takes over, with the full
+# failure policy, when they fail.
+ROUTER_DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=3,
+    non_retryable_error_types=[INTEGRATION_REJECTED],
+)
+ROUTER_DELIVERY_BUDGET = timedelta(minutes=1)
 
 # Routers started before this patch chose their reactions from the live registry
 # while replaying; they keep doing so (the registry must not change under them).
@@ -90,8 +103,11 @@ class EventRouter:
     as skipped with the reason. A deploy that changes the registry therefore
     never changes what a running router does. The others run concurrently as
     children with IDs ``<event id>/<reaction name>``, carrying the event's search
-    attributes; one failing does not stop the others. When one fails for good,
-    the operations Slack channel is alerted (retried for up to 5 minutes; an
+    attributes; one failing does not stop the others. A reaction that only hands
+    the event to a long-running workflow (the plan names its delivery activity)
+    is run by the router itself as an activity with the ID
+    ``<event id>/<reaction name>``; only when that fails does its child run. When
+    one fails for good, the operations Slack channel is alerted (retried for up to 5 minutes; an
     alert that fails is noted in the outcome and hides nothing). The result lists
     each reaction with its outcome; a topic without reactions completes with an
     empty list. An event the worker cannot decode fails the router at once (type
@@ -131,9 +147,11 @@ class EventRouter:
         else:
             plan = await self._plan_from_live_registry(event.topic)
         runs = [
-            self._react(event, p.reaction, p.workflow_type)
-            if p.skipped is None
-            else self._skipped(p.reaction, p.skipped)
+            self._skipped(p.reaction, p.skipped)
+            if p.skipped is not None
+            else self._deliver(event, p.reaction, p.workflow_type, p.delivery)
+            if p.delivery is not None
+            else self._react(event, p.reaction, p.workflow_type)
             for p in plan.reactions
         ]
         outcomes = list(await asyncio.gather(*runs))
@@ -148,10 +166,42 @@ class EventRouter:
         config = await workflow.execute_local_activity_method(
             ConfigActivities.reactor_config, start_to_close_timeout=timedelta(seconds=10)
         )
-        return registry.plan_for(topic, config)
+        # Those routers started every reaction as a child, deliveries too.
+        return registry.plan_for(topic, config, deliveries=False)
 
     async def _skipped(self, reaction: str, reason: str) -> ReactionOutcome:
         return ReactionOutcome(reaction=reaction, status="skipped", detail=reason)
+
+    async def _deliver(
+        self, event: LikeMagicEvent, reaction: str, workflow_type: str, activity: str
+    ) -> ReactionOutcome:
+        """A delivery to a long-running workflow, run by the router itself as an
+        activity with the ID ``<event id>/<reaction>`` (three events in the router,
+        instead of an execution of 11 and three in the router). When its three tries
+        fail, the reaction's workflow ``<event id>/<reaction>`` runs it with the
+        integration failure policy, so a failure is an execution as before: alerted,
+        listed by `reactor failed`, replayable. (Which way runs is recorded in the
+        plan, so replays keep it.) Not a local activity: a router evicted from the
+        worker's cache while one runs has it cancelled and run again, and its signal
+        to the journey is what brings the journey into that cache."""
+        try:
+            delivery = await workflow.execute_activity(
+                activity,
+                event,
+                result_type=Delivery,
+                activity_id=reaction_workflow_id(event.id, reaction),
+                start_to_close_timeout=INTEGRATION_START_TO_CLOSE,
+                schedule_to_close_timeout=ROUTER_DELIVERY_BUDGET,
+                heartbeat_timeout=INTEGRATION_HEARTBEAT_TIMEOUT,
+                retry_policy=ROUTER_DELIVERY_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.info("delivery %s failed in the router: its workflow runs", reaction)
+            return await self._react(event, reaction, workflow_type)
+        result = result_of(delivery)
+        return ReactionOutcome(
+            reaction=reaction, workflow_id=event.id, status=result.status, detail=result.detail
+        )
 
     async def _react(
         self, event: LikeMagicEvent, reaction: str, workflow_type: str

@@ -1,0 +1,65 @@
+"""Worker settings (README: "Worker settings"): the WORKER_* variables reach the worker,
+and one slow provider holds at most its share of the activity slots, so the activities
+of other reactions still run while it hangs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import sample
+from tests.helpers import make_settings, query_until, running_reactor, unique
+from tests.integrations import integrations
+from worker import build_worker
+from workflows.guest_journey import JourneyState
+
+
+async def test_the_worker_settings_reach_the_worker(temporal_env, tmp_path):
+    settings = make_settings(
+        tmp_path,
+        WORKER_MAX_CONCURRENT_ACTIVITIES=7,
+        WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=9,
+        WORKER_MAX_CACHED_WORKFLOWS=11,
+        WORKER_WORKFLOW_TASK_POLLERS=3,
+        WORKER_ACTIVITY_TASK_POLLERS=2,
+    )
+    config = build_worker(temporal_env.client, settings, activities=[]).config()
+    assert config.get("max_concurrent_activities") == 7
+    assert config.get("max_concurrent_workflow_tasks") == 9
+    assert config.get("max_cached_workflows") == 11
+    assert config.get("max_concurrent_workflow_task_polls") == 3
+    assert config.get("max_concurrent_activity_task_polls") == 2
+
+
+async def test_a_hanging_provider_holds_only_its_share_of_the_slots(temporal_env, tmp_path):
+    client = temporal_env.client
+    check_ins = [unique(sample("reservation_checked_in_seed_illustration")) for _ in range(3)]
+    with integrations() as fakes:
+        fakes.sendgrid.hold.set()
+        async with running_reactor(
+            client,
+            tmp_path,
+            # Three slots, at most two for SendGrid: the third welcome email waits
+            # (refused and retried), the journeys' deliveries take the free slot.
+            WORKER_MAX_CONCURRENT_ACTIVITIES=3,
+            WORKER_MAX_ACTIVITIES_PER_PROVIDER=2,
+            **fakes.settings(),
+        ) as reactor:
+            for event in check_ins:
+                await reactor.post(event)
+            for _ in range(1200):
+                if len(fakes.sendgrid.requests) == 2:
+                    break
+                await asyncio.sleep(0.05)
+            # Every journey gets its check-in while SendGrid holds two sends ...
+            for event in check_ins:
+                journey = client.get_workflow_handle(f"journey-{event['objectId']}")
+                await query_until(
+                    journey, JourneyState, lambda s: s.stage == "checked_in", "checked in"
+                )
+            # ... and the third send never reached SendGrid meanwhile.
+            assert len(fakes.sendgrid.requests) == 2
+            fakes.sendgrid.release()
+            results = [await reactor.routed(event["id"]) for event in check_ins]
+    welcomes = [next(o for o in r.reactions if o.reaction == "welcome-email") for r in results]
+    assert [w.status for w in welcomes] == ["done"] * 3
+    assert len(fakes.sendgrid.requests) == 3
