@@ -46,6 +46,9 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
         lifespan=lifespan,
         # No online validator badge: it would call out to the internet.
         swagger_ui_parameters={"validatorUrl": None},
+        # No OpenTelemetry from FastAPI itself: reactor exports none, and its per-request
+        # check for a configured provider reads the environment on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.temporal = temporal_client
