@@ -12,7 +12,7 @@ from temporalio.client import Client
 from api import codec, health, metrics, openapi, webhooks
 from api.errors import install_error_handlers
 from api.intake import Intake
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from core.temporal import FAST_FAIL_RETRY, connect
 
 
@@ -62,3 +62,12 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     codec.add_cors(app, settings)
     openapi.install(app)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one `reactor api --workers N` process: settings from the environment."""
+    from core.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -12,17 +12,18 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_json
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import SettingsDep, TemporalDep
 from api.errors import ErrorAnswer, error_response
 from api.intake import Intake, is_unavailable, object_key, start_router
 from core.events import MAX_EVENT_BYTES, MAX_NESTING, LikeMagicEvent, nesting_depth
@@ -33,7 +34,19 @@ SECRET_HEADER = "lm-webhook-secret"
 EVENT_SCHEMA_REF = "#/components/schemas/LikeMagicEvent"
 
 log = logging.getLogger("reactor.webhook")
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class DirectRoute(APIRoute):
+    """A route whose endpoint takes the request alone and is called as it is: no dependency
+    solving, no query or body parsing by FastAPI (the webhook reads, limits and validates
+    its body itself). FastAPI still documents it from its declaration. About a tenth of a
+    queued acknowledgement's CPU."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return cast(Callable[[Request], Coroutine[Any, Any, Response]], self.endpoint)
+
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=DirectRoute)
 
 
 class Held(BaseModel):
@@ -322,12 +335,11 @@ def _refusal(description: str) -> dict[str, Any]:
         },
     },
 )
-async def receive_event(
-    request: Request, settings: SettingsDep, temporal: TemporalDep
-) -> JSONResponse:
+async def receive_event(request: Request) -> JSONResponse:
     """Verify the event and start its router workflow (workflow ID = event id)."""
     started = time.perf_counter()
-    answer = await _handle(request, settings, temporal)
+    state = request.app.state
+    answer = await _handle(request, state.settings, state.temporal)
     held = answer.outcome in ("accepted", "duplicate", "queued")
     elapsed = time.perf_counter() - started
     log.info(
