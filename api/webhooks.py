@@ -123,6 +123,15 @@ def _validation_details(err: ValidationError) -> list[dict[str, Any]]:
     return details
 
 
+def _too_deep() -> Answer:
+    return Answer(
+        error_response(
+            422, "too_deep", f"arrays and objects nest deeper than {MAX_NESTING} levels"
+        ),
+        "invalid",
+    )
+
+
 async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer:
     given = request.headers.get(SECRET_HEADER)
     if not given:
@@ -142,22 +151,16 @@ async def _handle(request: Request, settings: Settings, temporal: Any) -> Answer
             error_response(413, "payload_too_large", f"the body is larger than {limit} bytes"),
             "invalid",
         )
-    too_deep = Answer(
-        error_response(
-            422, "too_deep", f"arrays and objects nest deeper than {MAX_NESTING} levels"
-        ),
-        "invalid",
-    )
     try:
         raw = json.loads(body)
     except RecursionError:
-        return too_deep
+        return _too_deep()
     except (ValueError, UnicodeDecodeError) as err:
         return Answer(
             error_response(400, "invalid_json", f"the body is not valid JSON: {err}"), "invalid"
         )
     if nesting_depth(raw) > MAX_NESTING:
-        return too_deep
+        return _too_deep()
     if not isinstance(raw, dict):
         return Answer(
             error_response(422, "invalid_event", "the event must be a JSON object"), "invalid"
@@ -260,10 +263,8 @@ async def _hand_over(
             return _held("accepted", event.id, handle.result_run_id, seen)
     remaining = settings.webhook_ack_timeout_seconds - (time.monotonic() - started)
     try:
-        new = await asyncio.wait_for(
-            intake.queue.add(event.id, event.topic, key, json.dumps(raw), reason),
-            max(0.1, remaining),
-        )
+        async with asyncio.timeout(max(0.1, remaining)):
+            new = await intake.queue.add(event.id, event.topic, key, json.dumps(raw), reason)
     except Exception as err:  # noqa: BLE001 - not stored: not acknowledged
         log.error(
             "intake queue write failed",
