@@ -60,6 +60,7 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     app.include_router(metrics.router)
     app.include_router(codec.router)
     codec.add_cors(app, settings)
+    app.add_middleware(webhooks.WebhookLane)
     openapi.install(app)
     return app
 
