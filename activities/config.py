@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.targets import read_targets
-from core.settings import Settings
+from core.settings import Settings, reaction_url_variable
 
 # Integration name -> the variable that configures it (for skip reasons).
 INTEGRATION_VARIABLES = {
@@ -29,6 +29,15 @@ INTEGRATION_VARIABLES = {
     "crm": "CRM_API_URL",
     "event_log": "EVENT_LOG_URL",
 }
+# The endpoint of a reaction written with --http: "endpoint:condition-alert".
+ENDPOINT = "endpoint:"
+
+
+def integration_variable(integration: str) -> str:
+    """The variable (or variables) that configure an integration, for skip reasons."""
+    if integration.startswith(ENDPOINT):
+        return reaction_url_variable(integration.removeprefix(ENDPOINT))
+    return INTEGRATION_VARIABLES.get(integration, integration)
 
 
 class ReactorConfig(BaseModel):
@@ -63,6 +72,8 @@ class ConfigActivities:
                 "support_email": s.support_email is not None,
                 "crm": s.crm_api_url is not None,
                 "event_log": s.event_log_url is not None,
+                # REACTION_URL_CONDITION_ALERT=... configures "endpoint:condition-alert".
+                **{ENDPOINT + key.lower().replace("_", "-"): True for key in s.reaction_urls},
             },
             event_log_topics=s.event_log_topic_list(),
             forward_targets=self._forward_targets,

@@ -31,7 +31,9 @@ from core.temporal import (
     OBJECT_ID,
     OBJECT_TYPE,
     PMS_PROPERTY_ID,
+    PROFILE_ID,
     RESERVATION_ID,
+    context_id,
     received_event,
 )
 
@@ -128,6 +130,16 @@ def journey_workflow_id(reservation_id: str) -> str:
     return f"journey-{reservation_id}"
 
 
+def profile_ids(event: LikeMagicEvent) -> list[str]:
+    """The profile a PROFILE_* event is about: its objectId, and its context's
+    ``userProfileId`` when that names another id."""
+    ids = [event.object_id] if event.object_id else []
+    named = context_id(event, "userProfileId")
+    if named and named not in ids:
+        ids.append(named)
+    return ids
+
+
 class TemporalActivities:
     def __init__(self, settings: Settings, client: Client) -> None:
         self._client = client
@@ -143,6 +155,7 @@ class TemporalActivities:
             self.deliver_reservation_event,
             self.journey_guest,
             self.journey_policy,
+            self.refresh_journey_guests,
         ]
 
     @activity.defn(name="find_event")
@@ -338,6 +351,9 @@ class TemporalActivities:
     # reservation by a later event, moments before the cancellation may not be listed
     # yet. The lookup is repeated after these pauses (seconds), within the activity.
     RELOOK_AFTER: tuple[float, ...] = (2.0, 5.0)
+    # A profile change looks once more, after a search index's usual refresh (about
+    # 1 s): most profiles have no running journey, and each look holds up the event.
+    PROFILE_RELOOK_AFTER: tuple[float, ...] = (1.0,)
 
     @activity.defn(name="cancel_reservation_assignments")
     async def cancel_reservation_assignments(self, event: LikeMagicEvent) -> Delivery:
@@ -354,9 +370,28 @@ class TemporalActivities:
             f'WorkflowType = "{HOUSEKEEPING_WORKFLOW}" AND ExecutionStatus = "Running" '
             f'AND {RESERVATION_ID.name} = "{_safe(event.object_id)}"'
         )
+        signalled = await self._signal_listed(query, "task_event", event)
+        if signalled is None:
+            return Delivery.skipped("this Temporal server has no visibility queries")
+        if not signalled:
+            return Delivery.skipped("no open housekeeping assignment for this reservation")
+        return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")
+
+    async def _signal_listed(
+        self,
+        query: str,
+        signal: str,
+        event: LikeMagicEvent,
+        relook_after: tuple[float, ...] | None = None,
+    ) -> list[str] | None:
+        """Signal ``event`` to every running execution the visibility ``query`` lists,
+        looking again after the pauses (RELOOK_AFTER unless given; heartbeating
+        meanwhile); each one is signalled once, one that finished meanwhile is left
+        out. None: the server has no visibility queries."""
         signalled: list[str] = []
+        pauses = self.RELOOK_AFTER if relook_after is None else relook_after
         try:
-            for pause in (0.0, *self.RELOOK_AFTER):
+            for pause in (0.0, *pauses):
                 if pause:
                     activity.heartbeat(len(signalled))
                     await asyncio.sleep(pause)
@@ -368,7 +403,7 @@ class TemporalActivities:
                         continue
                     handle = self._client.get_workflow_handle(execution.id)
                     try:
-                        await handle.signal("task_event", event)
+                        await handle.signal(signal, event)
                     except RPCError as err:
                         if err.status != RPCStatusCode.NOT_FOUND:  # finished meanwhile: fine
                             raise
@@ -377,7 +412,32 @@ class TemporalActivities:
         except RPCError as err:
             if err.status != RPCStatusCode.UNIMPLEMENTED:
                 raise
+            return None
+        return signalled
+
+    @activity.defn(name="refresh_journey_guests")
+    async def refresh_journey_guests(self, event: LikeMagicEvent) -> Delivery:
+        """Tell every running guest journey of the event's profile (found through the
+        ProfileId search attribute, which a journey sets when it learns its profile) to
+        refresh its guest: the ``profile_event`` signal carries the PROFILE_* event.
+
+        The profile is the event's objectId, and its context's ``userProfileId`` when
+        it names one. The lookup runs again after PROFILE_RELOOK_AFTER; a journey
+        applies each event once, so running twice changes nothing.
+        """
+        profiles = profile_ids(event)
+        if not profiles:
+            return Delivery.skipped("the event names no profile (objectId)")
+        wanted = " OR ".join(f'{PROFILE_ID.name} = "{_safe(p)}"' for p in profiles)
+        query = (
+            f'WorkflowType = "{JOURNEY_WORKFLOW}" AND ExecutionStatus = "Running" AND ({wanted})'
+        )
+        signalled = await self._signal_listed(
+            query, "profile_event", event, self.PROFILE_RELOOK_AFTER
+        )
+        if signalled is None:
             return Delivery.skipped("this Temporal server has no visibility queries")
         if not signalled:
-            return Delivery.skipped("no open housekeeping assignment for this reservation")
-        return Delivery.sent("temporal", f"cancelled {', '.join(signalled)}")
+            return Delivery.skipped("no running journey for this profile")
+        log.info("profile change delivered", extra=fields(event_id=event.id, count=len(signalled)))
+        return Delivery.sent("temporal", f"told {', '.join(signalled)} to refresh the guest")

@@ -137,7 +137,8 @@ class Alerts:
 
     async def _post(self, text: str) -> None:
         try:
-            delivery = await self.slack.post_slack(SlackMessage(channel="operations", text=text))
+            # Outside an activity: deliver() itself (post_slack reads the activity it runs in).
+            delivery = await self.slack.deliver(SlackMessage(channel="operations", text=text))
             log.info("intake alert", extra=fields(delivery=delivery.status))
         except Exception as err:  # noqa: BLE001 - an alert must never stop the forwarder
             log.warning("intake alert not posted", extra=fields(error=type(err).__name__))

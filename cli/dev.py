@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -137,6 +138,32 @@ def _wait_http(url: str, seconds: float, procs: list[subprocess.Popen[bytes]]) -
     return False
 
 
+def _start_logged(
+    args: list[str], env: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], threading.Thread]:
+    """Start a part of the stack whose output goes both to ``log_path`` (appended) and to
+    this terminal, line by line; the thread ends when the process closes its output."""
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+    def copy() -> None:
+        assert proc.stdout is not None
+        with log_path.open("ab") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                try:
+                    sys.stderr.buffer.write(line)
+                    sys.stderr.flush()
+                except (OSError, ValueError):  # no terminal (closed, detached): the file has it
+                    pass
+
+    thread = threading.Thread(target=copy, name=f"log-{log_path.name}", daemon=True)
+    thread.start()
+    return proc, thread
+
+
 def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
     # API first (no new events), then worker (finishes in-flight tasks), then server.
     for proc in procs:
@@ -157,8 +184,9 @@ def dev(
     data_dir: Annotated[
         Path,
         typer.Option(
-            help="Where the dev stack writes: Temporal's database and log, the outbox, the "
-            "intake queue and the development key (EMAIL_OUTBOX_DIR, INTAKE_DATABASE_URL and "
+            help="Where the dev stack writes: Temporal's database and log, the API's and the "
+            "worker's logs (api.log, worker.log), the outbox, the intake queue and the "
+            "development key (EMAIL_OUTBOX_DIR, INTAKE_DATABASE_URL and "
             "REACTOR_ENCRYPTION_KEYS, when set, win)."
         ),
     ] = Path("var"),
@@ -238,6 +266,7 @@ def dev(
         start_new_session=True,
     )
     procs: list[subprocess.Popen[bytes]] = [server]
+    log_copies: list[threading.Thread] = []
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -255,14 +284,14 @@ def dev(
         except Exception as err:  # noqa: BLE001
             typer.echo(f"reactor dev: the Temporal dev server did not come up: {err}", err=True)
             raise typer.Exit(1) from None
-        worker_proc = subprocess.Popen(
-            [sys.executable, "-m", "worker"], env=env, start_new_session=True
+        worker_proc, worker_log = _start_logged(
+            [sys.executable, "-m", "worker"], env, data_dir / "worker.log"
         )
-        api_proc = subprocess.Popen(
-            [sys.executable, "-m", "cli", "api", "--port", str(port)],
-            env=env,
-            start_new_session=True,
+        procs = [worker_proc, server]
+        api_proc, api_log = _start_logged(
+            [sys.executable, "-m", "cli", "api", "--port", str(port)], env, data_dir / "api.log"
         )
+        log_copies += [worker_log, api_log]
         procs = [api_proc, worker_proc, server]
         names = ["API", "worker", "Temporal dev server"]
         base = f"http://127.0.0.1:{port}"
@@ -298,6 +327,7 @@ def dev(
                     + ("   (generated; set WEBHOOK_SECRET to choose)" if generated else ""),
                     f"  outbox       {outbox}/",
                     f"  data         {data_dir}/ (Temporal, intake queue, logs)",
+                    f"  logs         {data_dir / 'api.log'}, {data_dir / 'worker.log'} (and here)",
                     f"  keys         {key_note}",
                     f"  stack        {stack_path} (where the other commands find it)",
                     "",
@@ -325,5 +355,7 @@ def dev(
         typer.echo("stopping ...")
         forget(os.getpid())
         _stop_all(procs)
+        for copying in log_copies:
+            copying.join(timeout=5)
         server_log.close()
     raise typer.Exit(status)

@@ -16,6 +16,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from core.codec import DEV_KEY_FILE, Key, parse_keys, read_key_file
 
 SENDGRID_TEMPLATE_PREFIX = "SENDGRID_TEMPLATE_"
+# REACTION_URL_<REACTION>: the endpoint a reaction written with `reactor new reaction --http`
+# calls (REACTION_URL_CONDITION_ALERT for condition-alert).
+REACTION_URL_PREFIX = "REACTION_URL_"
+# Families of variables whose names are open-ended: prefix -> the mapping they fill.
+VARIABLE_FAMILIES = {
+    SENDGRID_TEMPLATE_PREFIX: "sendgrid_templates",
+    REACTION_URL_PREFIX: "reaction_urls",
+}
 
 # A time of day as settings write it: 00:00 to 23:59.
 TIME_OF_DAY = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
@@ -103,7 +111,7 @@ class Settings(BaseSettings):
 
     email_templates_dir: Path | None = Field(None, validation_alias="EMAIL_TEMPLATES_DIR")
     # Every SENDGRID_TEMPLATE_<KIND>[_<LANG>] variable, by its name after the prefix
-    # (e.g. "WELCOME_DE"): collected by _SendgridTemplates, not read one by one.
+    # (e.g. "WELCOME_DE"): collected by _VariableFamilies, not read one by one.
     sendgrid_templates: dict[str, str] = Field(
         default_factory=dict, validation_alias=SENDGRID_TEMPLATE_PREFIX + "<KIND>[_<LANG>]"
     )
@@ -139,6 +147,11 @@ class Settings(BaseSettings):
     event_log_token: SecretStr | None = Field(None, validation_alias="EVENT_LOG_TOKEN")
     event_log_topics: str = Field("*", validation_alias="EVENT_LOG_TOPICS")
     http_timeout_seconds: float = Field(60.0, validation_alias="HTTP_TIMEOUT_SECONDS", gt=0, le=100)
+    # Every REACTION_URL_<REACTION> variable, by the reaction's name after the prefix
+    # ("CONDITION_ALERT"): collected by _VariableFamilies, like the SendGrid templates.
+    reaction_urls: dict[str, str] = Field(
+        default_factory=dict, validation_alias=REACTION_URL_PREFIX + "<REACTION>"
+    )
 
     # Housekeeping assignment
     housekeeping_task_types: str = Field(
@@ -306,13 +319,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _sendgrid_templates_given(cls, values: Any) -> Any:
-        # SENDGRID_TEMPLATE_* given as keyword arguments (tests, load_settings overrides).
+    def _families_given(cls, values: Any) -> Any:
+        # SENDGRID_TEMPLATE_*, REACTION_URL_* given as keyword arguments (tests, overrides).
         if isinstance(values, dict):
-            given = _template_variables(values)
-            if given:
-                values = {**values}
-                values["sendgrid_templates"] = {**values.get("sendgrid_templates", {}), **given}
+            for prefix, field_name in VARIABLE_FAMILIES.items():
+                given = _family_variables(values, prefix)
+                if given:
+                    values = {**values}
+                    values[field_name] = {**values.get(field_name, {}), **given}
         return values
 
     def sendgrid_template(self, kind: str, language: str | None = None) -> str | None:
@@ -324,6 +338,12 @@ class Settings(BaseSettings):
             (self.sendgrid_templates[n] for n in names if n in self.sendgrid_templates), None
         )
 
+    def reaction_url(self, reaction: str) -> str | None:
+        """The endpoint of a reaction (REACTION_URL_<REACTION>), None when unset."""
+        return self.reaction_urls.get(
+            reaction_url_variable(reaction).removeprefix(REACTION_URL_PREFIX)
+        )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -333,8 +353,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        templates = _SendgridTemplates(settings_cls, env_settings, dotenv_settings)
-        return (init_settings, env_settings, dotenv_settings, templates, file_secret_settings)
+        families = _VariableFamilies(settings_cls, env_settings, dotenv_settings)
+        return (init_settings, env_settings, dotenv_settings, families, file_secret_settings)
 
     @model_validator(mode="after")
     def _budget_inside_the_ack_deadline(self) -> Settings:
@@ -450,19 +470,25 @@ def problems(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def _template_variables(values: Mapping[str, Any]) -> dict[str, str]:
-    """``{"WELCOME_DE": "d-..."}`` from ``SENDGRID_TEMPLATE_WELCOME_DE=d-...``; blanks are unset."""
+def reaction_url_variable(reaction: str) -> str:
+    """The variable holding a reaction's endpoint: REACTION_URL_CONDITION_ALERT."""
+    return REACTION_URL_PREFIX + reaction.replace("-", "_").upper()
+
+
+def _family_variables(values: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """``{"WELCOME_DE": "d-..."}`` from ``SENDGRID_TEMPLATE_WELCOME_DE=d-...`` (for the
+    prefix ``SENDGRID_TEMPLATE_``); blanks are unset."""
     found: dict[str, str] = {}
     for name, value in values.items():
-        if name.upper().startswith(SENDGRID_TEMPLATE_PREFIX) and isinstance(value, str):
+        if name.upper().startswith(prefix) and isinstance(value, str):
             if value.strip():
-                found[name.upper().removeprefix(SENDGRID_TEMPLATE_PREFIX)] = value.strip()
+                found[name.upper().removeprefix(prefix)] = value.strip()
     return found
 
 
-class _SendgridTemplates(PydanticBaseSettingsSource):
-    """The SENDGRID_TEMPLATE_* variables of the `.env` file and the environment (which
-    wins), as the one ``sendgrid_templates`` mapping: kinds and languages are open-ended."""
+class _VariableFamilies(PydanticBaseSettingsSource):
+    """The SENDGRID_TEMPLATE_* and REACTION_URL_* variables of the `.env` file and the
+    environment (which wins), each family as one mapping: their names are open-ended."""
 
     def __init__(
         self,
@@ -477,10 +503,14 @@ class _SendgridTemplates(PydanticBaseSettingsSource):
         return None, field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        found: dict[str, str] = {}
-        for source in self._sources:
-            found.update(_template_variables(getattr(source, "env_vars", {}) or {}))
-        return {"sendgrid_templates": found} if found else {}
+        values: dict[str, Any] = {}
+        for prefix, field_name in VARIABLE_FAMILIES.items():
+            found: dict[str, str] = {}
+            for source in self._sources:
+                found.update(_family_variables(getattr(source, "env_vars", {}) or {}, prefix))
+            if found:
+                values[field_name] = found
+        return values
 
 
 def _comma_list(value: str) -> list[str]:

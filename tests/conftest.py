@@ -22,7 +22,9 @@ from tests.clock import clock  # noqa: F401 - the day/night fixture, for every t
 # A developer's shell must not change what the tests see: every variable reactor reads
 # (JOURNEY_QUIET_HOURS=00:00-23:59 in the shell changes nothing). Each test sets its own.
 for _name in {str(f.validation_alias) for f in Settings.model_fields.values()} | {
-    name for name in os.environ if name.startswith(("SENDGRID_TEMPLATE_", "TEMPORAL_"))
+    name
+    for name in os.environ
+    if name.startswith(("SENDGRID_TEMPLATE_", "REACTION_URL_", "TEMPORAL_"))
 }:
     os.environ.pop(_name, None)
 # Nor a `reactor dev` running in this checkout (var/dev-stack.json): no stack here.

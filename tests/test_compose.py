@@ -19,7 +19,7 @@ import yaml
 
 import cli
 import worker
-from core.settings import SENDGRID_TEMPLATE_PREFIX, Settings
+from core.settings import REACTION_URL_PREFIX, SENDGRID_TEMPLATE_PREFIX, Settings
 from core.temporal import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,10 +64,14 @@ TEMPLATE_FAMILY = {
 
 
 def aliases() -> dict[str, str]:
-    """Environment variable -> field name, for every setting."""
+    """Environment variable -> field name, for every setting (REACTION_URL_<REACTION>: one
+    per reaction written with --http, passed in an override file, docs/deploy.md)."""
     found = {}
     for name, field in Settings.model_fields.items():
         alias = str(field.validation_alias)
+        if alias.startswith(REACTION_URL_PREFIX):
+            assert "REACTION_URL_<REACTION>" in DEPLOY
+            continue
         if alias.startswith(SENDGRID_TEMPLATE_PREFIX):
             found.update(dict.fromkeys(TEMPLATE_FAMILY, name))
         else:

@@ -61,6 +61,8 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
         if not name.startswith(("TEMPORAL_", "REACTOR_"))
     }
     env.update(WEBHOOK_SECRET=SECRET, REACTOR_DEV_STACK=str(stack_file))
+    # What the checkout's own var/ holds before: the stack writes nothing there.
+    before = written_in(ROOT / "var")
     dev = subprocess.Popen(
         [sys.executable, "-m", "cli", "dev", "--port", str(api), "--temporal-port", str(grpc)]
         + ["--ui-port", str(ui), "--data-dir", str(data)],
@@ -107,3 +109,16 @@ def test_after_reactor_dev_on_other_ports_every_command_follows_it(tmp_path):
     }
     assert not stack_file.exists()
     assert not (ROOT / "var" / "outbox" / emails[0].name).exists()
+    assert written_in(ROOT / "var") == before
+    # The API's and the worker's logs too (they are also shown in the terminal).
+    api_log = (data / "api.log").read_text()
+    worker_log = (data / "worker.log").read_text()
+    assert f"event_id={event_id}" in api_log and "outcome=accepted" in api_log
+    assert "worker started" in worker_log and "worker stopped" in worker_log
+
+
+def written_in(folder: Path) -> dict[str, int]:
+    """Each file under ``folder`` with the time it was last written."""
+    if not folder.is_dir():
+        return {}
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}

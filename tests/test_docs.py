@@ -35,3 +35,20 @@ def test_sample_events_are_in_the_project():
     names = {p.name for p in (ROOT / "examples" / "events").glob("*.json")}
     assert "reservation_checked_in.json" in names
     assert len(names) >= 8
+
+
+def test_every_test_the_readme_cites_for_a_claim_exists():
+    """A claim names the test that keeps it true: renaming or dropping that test must not
+    leave the README citing nothing."""
+    tests = {p.name: p.read_text() for p in (ROOT / "tests").glob("test_*.py")}
+    # Not citations: the snippets' own tests, and the files `reactor new reaction` writes.
+    prose = re.sub(r"```.*?```", "", README, flags=re.DOTALL)
+    prose = re.sub(r"tests/test_(NAME|condition_alert)\.py", "", prose)
+    cited_files = re.findall(r"tests/(test_\w+\.py)", prose)
+    cited = re.findall(r"(?:tests/(test_\w+\.py)::)?\b(test_\w+)\b(?!\.py)", prose)
+    assert len(cited) > 20
+    for name in cited_files:
+        assert name in tests, name
+    for file, test in cited:
+        where = [tests[file]] if file else list(tests.values())
+        assert any(re.search(rf"^(async )?def {test}\(", t, re.MULTILINE) for t in where), test

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.events import LikeMagicEvent
+from core.temporal import PROFILE_ID
 from tests.clock import Clock, pin
 from tests.conftest import sample
 from tests.fakes import Reply
@@ -687,6 +688,63 @@ async def test_a_running_journey_takes_changed_policy_at_continue_as_new(skippin
     assert before.messages["pre_arrival"].due == local(arrival - timedelta(days=3), 10)
     assert after.messages["pre_arrival"].due == local(arrival - timedelta(days=3), 11)
     assert before.schema_version == after.schema_version == SCHEMA_VERSION
+
+
+# ----- a profile change reaches the running journey
+
+
+async def test_a_language_change_before_pre_arrival_sends_it_in_that_language(
+    skipping_env, tmp_path
+):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            arrival = await next_week(skipping_env)
+            j = Journey(skipping_env, reactor, fakes, arrival)
+            await j.post(j.created(await j.now()))
+            await j.post(j.event("RESERVATION_UPDATED", await j.now(), userProfileId="902211"))
+            described = await j.handle.describe()
+            changed = unique(sample("profile_language_updated"), timestamp=iso(await j.now()))
+            # What the profile-refresh reaction signals to the journeys it finds (through
+            # visibility, which this server lacks: tests/test_profile_refresh.py).
+            await j.handle.signal("profile_event", LikeMagicEvent.model_validate(changed))
+            refreshed = await j.until(lambda s: changed["id"] in s.events_applied, "applied")
+            pre_arrival_at = local(arrival - timedelta(days=3), 10)
+            await j.skip_to(pre_arrival_at + timedelta(minutes=1))
+            state = await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "sent")
+            await record_history("journey_profile_refreshed", j.handle)  # open
+            await j.settle()
+
+    assert described.typed_search_attributes.get(PROFILE_ID) == "902211"
+    assert (refreshed.profile_id, refreshed.guest_language) == ("902211", "de")
+    assert state.messages["pre_arrival"].detail == "journey_pre_arrival email in de"
+    [mail] = [r.json() for r in fakes.sendgrid.succeeded() if "bald" in r.json()["subject"]]
+    assert mail["personalizations"][0]["to"][0]["email"] == "ana.silva@example.com"
+    assert mail["subject"].startswith("Ihr Aufenthalt bei PROP-ZRH-01 beginnt bald")
+
+
+async def test_older_events_do_not_undo_a_profile_change(skipping_env, tmp_path):
+    with integrations() as fakes:
+        async with journey(skipping_env, tmp_path, fakes, None) as reactor:
+            j = Journey(skipping_env, reactor, fakes, await next_week(skipping_env))
+            now = await j.now()
+            await j.post(j.event("RESERVATION_UPDATED", now, userProfileId="902211"))
+
+            async def change(at: datetime, **context: str) -> None:
+                event = unique(sample("profile_updated"), timestamp=iso(at), context=context)
+                await j.handle.signal("profile_event", LikeMagicEvent.model_validate(event))
+                await j.until(lambda s: event["id"] in s.events_applied, "profile change")
+
+            await change(now, email="ana.new@example.com", language="it")
+            # Retried late, older than the change: they only fill what it did not name.
+            await change(now - timedelta(hours=1), language="fr", phone="+41790000000")
+            await j.post(j.created(now - timedelta(hours=2)))
+            state = await j.state()
+            await j.settle()
+
+    assert state.guest_email == "ana.new@example.com"  # not the reservation's address
+    assert state.guest_language == "it"
+    assert state.guest_phone == "+41790000000"  # the older change's, which nothing else named
+    assert state.guest_name == "Ana Silva"  # from RESERVATION_CREATED: no change named it
 
 
 def test_a_state_carried_from_before_schema_versions_is_upgraded():

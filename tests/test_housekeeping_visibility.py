@@ -127,3 +127,31 @@ async def test_a_reservation_named_only_by_a_later_update_is_still_cancelled(
     [housekeeping] = [o for o in outcome if o.reaction == "housekeeping"]
     assert housekeeping.status == "done"
     assert result.status == "cancelled" and result.assignee is None
+
+
+async def test_a_task_created_after_its_reservations_cancellation_is_assigned_as_usual(
+    temporal_env, tmp_path
+):
+    """The README's stated limit: the cancellation reaches the assignments running when
+    it arrives; a task created later is not caught and is assigned as any other."""
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER)
+    reservation = f"RES-{uuid.uuid4().hex[:8]}"
+    cancel = unique(sample("reservation_cancelled"), objectId=reservation)
+    late = cleaning(reservation)
+    with integrations() as fakes:
+        async with running_reactor(
+            temporal_env.client, tmp_path, HOUSEKEEPING_ROSTER=str(roster), **fakes.settings()
+        ) as reactor:
+            await reactor.post(cancel)
+            outcome = (await reactor.routed(cancel["id"])).reactions
+            await reactor.post(late)
+            state = await assigned(reactor.client, late)
+
+    [housekeeping] = [o for o in outcome if o.reaction == "housekeeping"]
+    assert housekeeping.status == "skipped"
+    assert housekeeping.detail == "no open housekeeping assignment for this reservation"
+    assert state.status == "assigned" and state.assignee is not None
+    assert state.reservation_id == reservation
+    told = [r.json()["subject"] for r in fakes.sendgrid.requests]
+    assert not any(subject.startswith("No longer yours") for subject in told)

@@ -95,3 +95,67 @@ def test_a_new_reaction_refuses_unknown_topics_and_names_it_has(tmp_path):
     )
     passed = run(project, ".venv/bin/pytest tests/test_task_echo.py")
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+# Every option alone, none, and all at once (on three topics, so that the registry entry
+# is laid out over lines), generated into one copy of the project.
+EVERY_OPTION = {
+    "guest-note": "--topic RESERVATION_CONDITION_UPDATED --email",
+    "task-hook": "--topic TASK_CREATED --http",
+    "stay-ping": "--topic RESERVATION_CHECKED_OUT --slack",
+    "task-note": "--topic TASK_UPDATED",
+    "all-three": "--topic MESSAGE_RECEIVED --topic RESERVATION_CONDITION_UPDATED "
+    "--topic RESERVATION_CHECKED_OUT --email --slack --http",
+}
+
+
+def test_every_option_writes_code_that_passes_lint_types_and_its_own_test(tmp_path):
+    project = copy_project(tmp_path / "reactor")
+    for name, options in EVERY_OPTION.items():
+        made = run(project, f"reactor new reaction {name} {options}")
+        assert made.returncode == 0, made.stderr
+    templates = project / "activities" / "templates" / "email"
+    for language in ("en", "de", "fr", "it"):
+        for kind in ("guest_note", "all_three"):
+            for part in ("subject.txt", "txt", "html"):
+                assert (templates / language / f"{kind}.{part}").is_file(), (language, kind)
+    assert not list(templates.glob("*/task_hook.*"))
+
+    # What `make test` checks first: lint, layout, strict types.
+    for check in (["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]):
+        cache = ["--cache-dir", str(tmp_path / "mypy-cache")] if check == ["mypy"] else []
+        done = subprocess.run(
+            [sys.executable, "-m", *check, *cache],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"{check}: {done.stdout}{done.stderr}"
+
+    # Each generated test, and the template test (it finds the new kinds in every language).
+    tests = [f"tests/test_{name.replace('-', '_')}.py" for name in EVERY_OPTION]
+    passed = run(project, f".venv/bin/pytest {' '.join(tests)} tests/test_templates.py")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    counted = re.search(r"(\d+) passed", passed.stdout)
+    assert counted and int(counted[1]) > len(tests)  # the template tests ran too
+
+
+def test_a_reaction_whose_endpoint_is_not_set_is_skipped_with_the_variable(tmp_path):
+    project = copy_project(tmp_path / "reactor")
+    made = run(project, "reactor new reaction task-hook --topic TASK_CREATED --http")
+    assert made.returncode == 0, made.stderr
+    # The generated test, with the endpoint unset: the router names the variable to set.
+    test = project / "tests" / "test_task_hook.py"
+    code = test.read_text().replace(
+        "reactor_kit(skipping_env, tmp_path)",
+        "reactor_kit(skipping_env, tmp_path, REACTION_URL_TASK_HOOK=None)",
+    )
+    code = code.split('    assert outcome.status == "done"', 1)[0] + (
+        '    assert outcome.status == "skipped"\n'
+        '    assert outcome.detail == "not configured: set REACTION_URL_TASK_HOOK"\n'
+        '    assert kit.calls("task-hook") == []\n'
+    )
+    test.write_text(code)
+    passed = run(project, ".venv/bin/pytest tests/test_task_hook.py")
+    assert passed.returncode == 0, passed.stdout + passed.stderr

@@ -72,6 +72,8 @@ def test_histories_of_each_long_running_workflow_are_kept():
         "journey_send_dropped_while_retried",
         "journey_send_failed_with_alert",
         "journey_policy_refreshed",
+        # A journey that took a profile change (and carries its ProfileId).
+        "journey_profile_refreshed",
     } <= names
 
 

@@ -134,3 +134,16 @@ def result_of(delivery: Delivery) -> ReactionResult:
     if delivery.status == "skipped":
         return ReactionResult.skipped(delivery.detail)
     return ReactionResult.done(f"{delivery.detail} via {delivery.provider}".strip())
+
+
+def results_of(deliveries: list[Delivery]) -> ReactionResult:
+    """One outcome of a reaction's deliveries: skipped when every one was (naming each
+    reason), else done, naming each."""
+    if len(deliveries) == 1:
+        return result_of(deliveries[0])
+    parts = [
+        f"skipped: {d.detail}" if d.status == "skipped" else result_of(d).detail for d in deliveries
+    ]
+    if all(d.status == "skipped" for d in deliveries):
+        return ReactionResult.skipped("; ".join(parts))
+    return ReactionResult.done("; ".join(parts))

@@ -11,7 +11,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from core.events import LikeMagicEvent, Topic
-from core.guest import Guest, guest_in_context
+from core.guest import Guest, guest_fields, guest_in_context
 from workflows.common import (
     INTEGRATION_CALL,
     Instant,
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import ALERT_SCHEDULE_TO_CLOSE, INTEGRATION_REJECTED
     from activities.slack import SlackActivities, SlackMessage, mrkdwn
     from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
+    from core.temporal import PROFILE_ID
 
 Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
 Kind = Literal["pre_arrival", "mid_stay", "review_request", "cancellation"]
@@ -63,6 +64,9 @@ SCHEMA_VERSION = 2
 # workflow.patched id: before it, a journey that knew no departure waited forever; now
 # it ends the policy's idle_days after its last event.
 IDLE_BOUND_PATCH = "journey-idle-bound"
+# workflow.patched id: before it, a journey did not carry its guest's profile id as the
+# ProfileId search attribute (an upsert command), so profile changes could not find it.
+PROFILE_ATTRIBUTE_PATCH = "journey-profile-search-attribute"
 
 
 class Message(BaseModel):
@@ -91,6 +95,12 @@ class JourneyState(BaseModel):
     guest_language: str | None = None
     # The guest's LIKE MAGIC profile (userProfileId), as the events name it.
     profile_id: str | None = None
+    # The timestamp of the newest PROFILE_* event applied: an older event's guest
+    # (a late RESERVATION_CREATED) only fills what the journey does not know.
+    guest_as_of: Instant | None = None
+    # What the last profile change did: the fields its event carried, and whether
+    # the LIKE MAGIC profile could be re-read (else why not).
+    guest_refreshed: str = ""
     arrival: Instant | None = None
     departure: Instant | None = None
     dates_as_of: Instant | None = None
@@ -261,11 +271,18 @@ class GuestJourney:
     policy of the current settings; signals are never lost in the switch. A journey
     that knows no departure ends the policy's ``idle_days`` (JOURNEY_IDLE_DAYS) after
     its last event, once nothing is scheduled.
+    The guest's profile id (``userProfileId``) is carried as the ProfileId search
+    attribute; a PROFILE_UPDATED or PROFILE_LANGUAGE_UPDATED of that profile arrives
+    as the ``profile_event`` signal (from the profile-refresh reaction): the journey
+    re-reads the LIKE MAGIC profile and takes the event's own fields over it, so its
+    later messages use the new email, name and language.
     """
 
     def __init__(self) -> None:
         self._state: JourneyState | None = None
         self._pending: list[LikeMagicEvent] = []
+        # PROFILE_* events of the guest, to refresh what the journey knows of them.
+        self._profile_news: list[LikeMagicEvent] = []
         # Timestamps of updates that carried no dates, to be asked of the PMS.
         self._refresh: list[datetime] = []
         self._policy = JourneyPolicy()
@@ -274,6 +291,12 @@ class GuestJourney:
     def reservation_event(self, event: LikeMagicEvent) -> None:
         # Applied by the main loop, which may not have restored the carried state yet.
         self._pending.append(event)
+
+    @workflow.signal
+    def profile_event(self, event: LikeMagicEvent) -> None:
+        """A PROFILE_UPDATED or PROFILE_LANGUAGE_UPDATED of the journey's guest (sent by
+        the profile-refresh reaction): applied by the main loop, like reservation events."""
+        self._profile_news.append(event)
 
     @workflow.query
     def state(self) -> JourneyState:
@@ -311,6 +334,10 @@ class GuestJourney:
         while True:
             while self._pending:
                 self._apply(self._pending.pop(0), policy)
+            if self._profile_news:
+                await self._refresh_guest(self._profile_news.pop(0))
+                continue
+            self._mark_profile()
             if self._refresh:
                 await self._refresh_dates(policy)
                 continue
@@ -325,10 +352,10 @@ class GuestJourney:
                 continue
             if self._should_continue_as_new(policy):
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._pending:
+                if not self._news():
                     if workflow.patched(POLICY_REFRESH_PATCH):
                         policy = await self._current_policy(policy)
-                        if self._pending:
+                        if self._news():
                             continue  # arrived meanwhile: apply them first
                     workflow.continue_as_new(
                         JourneyInput(
@@ -341,7 +368,7 @@ class GuestJourney:
             timeout = (due[1] - now) if due is not None else self._expiry_wait(now)
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._pending),
+                    self._news,
                     timeout=timeout,
                     timeout_summary=f"next: {due[0]}" if due else "expiry",
                 )
@@ -349,6 +376,10 @@ class GuestJourney:
                 pass
 
     # ----- events
+
+    def _news(self) -> bool:
+        """Signals not applied yet."""
+        return bool(self._pending or self._profile_news)
 
     def _apply(self, event: LikeMagicEvent, policy: JourneyPolicy) -> None:
         state = self._state
@@ -360,7 +391,10 @@ class GuestJourney:
         at = instant(event.timestamp) or workflow.now()
         state.property_id = state.property_id or event.pms_property_id
         ctx = event.context
-        self._learn(guest_in_context(ctx))
+        known = guest_in_context(ctx)
+        if state.guest_as_of is not None and at < state.guest_as_of:
+            known = self.guest().merged(known)  # a profile change since: it stays
+        self._learn(known)
 
         # A date alone is the property's local date.
         zone = policy.timezone_of(state.property_id)
@@ -414,6 +448,43 @@ class GuestJourney:
         if lookup.guest is not None:
             self._learn(lookup.guest)
         return str(lookup.detail)
+
+    async def _refresh_guest(self, event: LikeMagicEvent) -> None:
+        """Apply a change of the guest's profile (once per event): re-read the LIKE MAGIC
+        profile, then take what the event itself carries over it (the event is the
+        newest word on the fields it names; an older one than the last applied only
+        fills gaps). Without the Open API, what the event carries is all there is, and
+        ``guest_refreshed`` says why the profile was not re-read."""
+        state = self._state
+        assert state is not None
+        if event.id in state.events_applied:
+            return
+        at = instant(event.timestamp) or workflow.now()
+        carried = guest_fields(event.context)
+        named = list(carried.model_dump(exclude_none=True))
+        reread = await self._guest_from_profile() if state.profile_id else "no profile id"
+        if state.guest_as_of is None or at >= state.guest_as_of:
+            self._learn(carried)
+            state.guest_as_of = at
+        else:
+            self._learn(self.guest().merged(carried))
+        fields = f"the event's {', '.join(named)}" if named else "the event names no field"
+        profile = f"profile not re-read: {reread}" if reread else "profile re-read"
+        state.guest_refreshed = f"{event.topic} {event.id}: {fields}; {profile}"
+        # Last: a query that sees the event applied sees the whole refresh.
+        state.events_applied.append(event.id)
+
+    def _mark_profile(self) -> None:
+        """Carry the guest's profile id as the ProfileId search attribute, so that the
+        profile's changes find the journey (an id only, never guest data)."""
+        state = self._state
+        assert state is not None
+        if state.profile_id is None:
+            return
+        if workflow.info().typed_search_attributes.get(PROFILE_ID) == state.profile_id:
+            return
+        if workflow.patched(PROFILE_ATTRIBUTE_PATCH):
+            workflow.upsert_search_attributes([PROFILE_ID.value_set(state.profile_id)])
 
     def _advance(self, stage: Stage, at: datetime) -> bool:
         state = self._state

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.client import Client
 
-from activities.config import INTEGRATION_VARIABLES, ReactorConfig
+from activities.config import ReactorConfig, integration_variable
 from core.settings import Settings
 
 
@@ -105,6 +105,6 @@ def skip_reason(reaction: Reaction, config: ReactorConfig) -> str | None:
     if reaction.name in config.disabled_reactions:
         return "switched off by REACTOR_DISABLED_REACTIONS"
     if reaction.requires and not any(config.integrations.get(i) for i in reaction.requires):
-        needs = " or ".join(INTEGRATION_VARIABLES.get(i, i) for i in reaction.requires)
+        needs = " or ".join(integration_variable(i) for i in reaction.requires)
         return f"not configured: set {needs}"
     return None

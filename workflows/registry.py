@@ -33,6 +33,7 @@ from workflows.forward import Forward
 from workflows.guest_journey import GuestJourney, JourneyDelivery
 from workflows.housekeeping import HousekeepingAssignment
 from workflows.housekeeping_delivery import HousekeepingDelivery
+from workflows.profile_refresh import ProfileRefresh
 from workflows.reaction import (
     ALL_TOPICS,
     PlannedReaction,
@@ -90,6 +91,12 @@ REACTIONS: list[Reaction] = [
         topics=frozenset({Topic.PROFILE_UPDATED}),
         activities=(CrmActivities,),
         requires=("crm",),
+    ),
+    Reaction(
+        "profile-refresh",
+        ProfileRefresh,
+        topics=frozenset({Topic.PROFILE_UPDATED, Topic.PROFILE_LANGUAGE_UPDATED}),
+        activities=(TemporalActivities,),
     ),
     Reaction(
         "housekeeping",
