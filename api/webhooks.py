@@ -352,7 +352,7 @@ class WebhookLane:
     """Hands ``POST /webhooks/likemagic`` to ``receive_event`` as soon as it enters the app,
     past FastAPI's exception, exit-stack and routing layers, which the endpoint uses none
     of (it answers its own errors; an exception still reaches the server-error layer, a
-    500). A fifth of the CPU of a queued acknowledgement, measured (bench/README.md). Every
+    500). About a third of the CPU of a queued acknowledgement (bench/README.md). Every
     other request, and this path behind a proxy's root_path, takes the app's routes."""
 
     def __init__(self, app: ASGIApp) -> None:

@@ -48,7 +48,8 @@ def api(
         typer.Option(
             min=1,
             help="API processes sharing the port (uvicorn workers). Each runs its own "
-            "forwarder; with the SQLite queue they share its file (one writer at a time).",
+            "forwarder; with the SQLite queue they share its file, one writer at a time "
+            "(one process gives the best p99 there: bench/README.md).",
         ),
     ] = 1,
 ) -> None:
