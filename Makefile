@@ -45,7 +45,7 @@ bench: $(STAMP)
 ## Queued acks/s and p99 with Temporal killed, against accepted with Temporal up (bench/README.md).
 bench-intake: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/intake.py $(BENCH_ARGS)
 
 ## The minimal Temporal unit against reactor's check-in, task and message, drained by a fresh
 ## worker from a backlog on one dev server (bench/README.md).

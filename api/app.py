@@ -12,7 +12,7 @@ from temporalio.client import Client
 from api import codec, health, metrics, openapi, webhooks
 from api.errors import install_error_handlers
 from api.intake import Intake
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from core.temporal import FAST_FAIL_RETRY, connect
 
 
@@ -46,6 +46,9 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
         lifespan=lifespan,
         # No online validator badge: it would call out to the internet.
         swagger_ui_parameters={"validatorUrl": None},
+        # No OpenTelemetry from FastAPI itself: reactor exports none, and its per-request
+        # check for a configured provider reads the environment on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.temporal = temporal_client
@@ -57,5 +60,15 @@ def create_app(settings: Settings, temporal_client: Client | None = None) -> Fas
     app.include_router(metrics.router)
     app.include_router(codec.router)
     codec.add_cors(app, settings)
+    app.add_middleware(webhooks.WebhookLane)
     openapi.install(app)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one `reactor api --workers N` process: settings from the environment."""
+    from core.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf import json_format
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import SettingsDep, TemporalDep
@@ -41,10 +42,25 @@ def ui_origin(settings: Settings) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
+class CodecCORS:
+    """CORSMiddleware around the codec endpoints only: other requests (the webhook) pass
+    straight through, without its per-request header parsing and wrapped ``send``."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(router.prefix):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def add_cors(app: Any, settings: Settings) -> None:
     """CORS for the codec endpoints, for the UI's origin only."""
     app.add_middleware(
-        CORSMiddleware,
+        CodecCORS,
         allow_origins=[ui_origin(settings)],
         allow_methods=["POST"],
         allow_headers=CORS_HEADERS,

@@ -9,7 +9,8 @@ In one run, on free loopback ports: a Temporal dev server (SQLite file) and the 
 2. Temporal is killed (-9); after two events that open the breaker,
    queued: wrk POSTs N unique events, each answered once its row is on disk;
 3. the queue is read: every queued event must be there (zero loss);
-4. Temporal is started again on the same database: the drain rate until the queue is empty.
+4. Temporal is started again on the same database: the drain rate until the queue is empty
+   (skipped with --no-drain).
 
 Prints one table; exits non-zero on any answer other than 200 or any event missing.
 See bench/README.md.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -38,8 +40,11 @@ from webhook import (
     WRK_THREADS,
     _interrupt_until_exit,
     _parse_wrk_result,
+    children_cpu_seconds,
     free_port,
+    machine_cpu,
     percentile,
+    proc_cpu_seconds,
 )
 
 from core.codec import new_key_text
@@ -66,6 +71,15 @@ def start_temporal(port: int, db: Path) -> subprocess.Popen[bytes]:
     command += ["--port", str(port), "--db-filename", str(db), "--log-level", "error"]
     command += dev_server_search_attribute_args()
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (the uvicorn workers of `--workers N`)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return proc_cpu_seconds(pid) + sum(proc_cpu_seconds(int(child)) for child in children)
 
 
 def get(url: str) -> tuple[int, dict[str, object]]:
@@ -148,10 +162,13 @@ async def run(args: argparse.Namespace) -> int:
         "REACTOR_ENCRYPTION_KEYS": new_key_text("bench"),
     }
     api = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-        [sys.executable, "-m", "cli", "api", "--port", str(api_port)],
+        [sys.executable, "-m", "cli", "api", "--port", str(api_port)]
+        + ["--workers", str(args.workers)],
         env=env,
         cwd=tmp,
         stdout=subprocess.DEVNULL,
+        # Its own process group: killing it kills its worker processes too.
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{api_port}"
     url = f"{base}/webhooks/likemagic"
@@ -165,22 +182,33 @@ async def run(args: argparse.Namespace) -> int:
         )
         temporal.send_signal(signal.SIGKILL)
         temporal.wait()
-        await wrk_round(url, secret, f"trip-{token}", 2, 1, tmp)  # opens the breaker
+        # Opens the breaker (of each worker process, each has its own).
+        await wrk_round(url, secret, f"trip-{token}", 4 * args.workers, args.workers, tmp)
         before = await depth(intake_url)
+        cpu_from = (tree_cpu_seconds(api.pid), children_cpu_seconds(), machine_cpu())
+        load_from = os.getloadavg()[0]
         down, down_lat = await wrk_round(
             url, secret, f"down-{token}", args.events, args.concurrency, tmp
         )
+        seconds = down["duration_ms"] / 1000
+        api_cpu = tree_cpu_seconds(api.pid) - cpu_from[0]
+        wrk_cpu = children_cpu_seconds() - cpu_from[1]
+        busy, jiffies = (now - then for now, then in zip(machine_cpu(), cpu_from[2], strict=True))
+        load_to = os.getloadavg()[0]
         stored = await depth(intake_url) - before
-        temporal = start_temporal(temporal_port, tmp / "temporal.db")
-        drain_from = time.monotonic()
-        total = await depth(intake_url)
-        while (left := await depth(intake_url)) > 0:
-            if time.monotonic() - drain_from > 600:
-                raise SystemExit(f"bench: {left} events still queued after 10 minutes")
-            await asyncio.sleep(0.2)
-        drain_seconds = time.monotonic() - drain_from
+        total, drain_seconds = 0, 0.0
+        if args.drain:
+            temporal = start_temporal(temporal_port, tmp / "temporal.db")
+            drain_from = time.monotonic()
+            total = await depth(intake_url)
+            while (left := await depth(intake_url)) > 0:
+                if time.monotonic() - drain_from > 600:
+                    raise SystemExit(f"bench: {left} events still queued after 10 minutes")
+                await asyncio.sleep(0.2)
+            drain_seconds = time.monotonic() - drain_from
     finally:
-        api.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(api.pid, signal.SIGKILL)
         temporal.send_signal(signal.SIGKILL)
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -192,15 +220,25 @@ async def run(args: argparse.Namespace) -> int:
             f"{percentile(lat, 99):10.1f}{non200:8d}"
         )
 
-    print(f"intake bench: concurrency {args.concurrency}, {os.cpu_count()} cores, SQLite queue")
+    print(
+        f"intake bench: concurrency {args.concurrency}, {os.cpu_count()} cores, SQLite queue, "
+        f"{args.workers} API process(es)"
+    )
     print(f"{'':34}{'events':>8}{'acks/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non200':>8}")
     print(row("accepted (Temporal up)", up, up_lat))
     print(row("queued (Temporal killed)", down, down_lat))
     print(f"stored in the queue: {stored} of {args.events}")
+    acks = down["requests"]
     print(
-        f"drain after Temporal restarted: {total} events in {drain_seconds:.1f} s "
-        f"({total / drain_seconds:.0f} events/s, includes the dev server's start)"
+        f"queued round CPU: API {api_cpu / seconds:.2f} cores ({api_cpu / acks * 1000:.2f} ms "
+        f"per ack), wrk {wrk_cpu / seconds:.2f} cores; machine busy {busy / jiffies:.0%}; "
+        f"load average {load_from:.2f} -> {load_to:.2f}"
     )
+    if args.drain:
+        print(
+            f"drain after Temporal restarted: {total} events in {drain_seconds:.1f} s "
+            f"({total / drain_seconds:.0f} events/s, includes the dev server's start)"
+        )
     failures += int(up["non200"] + up["socket_errors"] + down["non200"] + down["socket_errors"])
     if stored != args.events:
         print(f"LOSS: {args.events - stored} queued events are not in the queue")
@@ -219,6 +257,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10000, help="queued events")
     parser.add_argument("--accepted", type=int, default=1000, help="accepted events")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--drain",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="step 4: restart Temporal and time the drain (--no-drain skips it)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="API processes (`reactor api --workers N`)"
+    )
     exit_now(asyncio.run(run(parser.parse_args())))
 
 

@@ -43,11 +43,20 @@ def _temporal_cli() -> str:
 def api(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (uvicorn workers). Each runs its own "
+            "forwarder; with the SQLite queue they share its file, one writer at a time "
+            "(one process gives the best p99 there: bench/README.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the webhook API alone (uvicorn)."""
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, from_environment
     from core.logging import configure_logging
 
     settings = load_settings()
@@ -57,7 +66,26 @@ def api(
     except ValueError as err:
         typer.echo(f"reactor api: {err}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+        return
+    # Each worker process builds its own app from the environment (checked above); the
+    # schema is migrated once here, before they start, so they never migrate at once.
+    from storage.db import open_engine
+
+    async def migrate() -> None:
+        await (await open_engine(settings.intake_database_url)).dispose()
+
+    asyncio.run(migrate())
+    uvicorn.run(
+        f"{from_environment.__module__}:{from_environment.__name__}",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

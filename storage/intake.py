@@ -93,6 +93,7 @@ class IntakeQueue:
         self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._insert = self._insert_statement().returning(T.c.event_id)
 
     # --- writing (the webhook) ----------------------------------------------------------
 
@@ -126,7 +127,7 @@ class IntakeQueue:
             while self._pending:
                 group, self._pending = self._pending[:GROUP_LIMIT], self._pending[GROUP_LIMIT:]
                 try:
-                    written = await self._insert([p.row for p in group])
+                    written = await self._insert_rows([p.row for p in group])
                 except Exception as err:  # noqa: BLE001 - every waiting caller hears of it
                     for p in group:
                         if not p.done.done():
@@ -143,11 +144,12 @@ class IntakeQueue:
             return postgresql.insert(T).on_conflict_do_nothing(index_elements=[T.c.event_id])
         return sqlite.insert(T).on_conflict_do_nothing(index_elements=[T.c.event_id])
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> set[str]:
+    async def _insert_rows(self, rows: list[dict[str, Any]]) -> set[str]:
+        # One statement compiled once (SQLAlchemy caches it) for a list of parameter sets:
+        # SQLAlchemy's "insertmanyvalues" sends them as batched multi-row INSERTs that
+        # return the ids inserted. (``.values(rows)`` compiled anew for every group.)
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                self._insert_statement().values(rows).returning(T.c.event_id)
-            )
+            result = await conn.execute(self._insert, rows)
             return {r[0] for r in result}
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ and database file, the API as `python -m cli api`, and a PostgreSQL server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
+from core.settings import Settings
 from core.temporal import connect, dev_server_search_attribute_args
 from storage.db import open_engine
 from storage.intake import IntakeQueue
@@ -98,12 +100,26 @@ class DevServer:
         self.process = None
 
 
+def api_env(settings: Settings, **more: str) -> dict[str, str]:
+    """The environment of an ApiProcess that uses ``settings``' Temporal, task queue and
+    store."""
+    return {
+        "WEBHOOK_SECRET": SECRET,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "REACTOR_TASK_QUEUE": settings.task_queue,
+        "INTAKE_DATABASE_URL": settings.intake_database_url,
+        "LOG_LEVEL": "WARNING",
+        **more,
+    }
+
+
 class ApiProcess:
     """The API as deployed: `python -m cli api`, connecting to Temporal itself."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *args: str) -> None:
         self.port = free_port()
         self.env = env
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -113,10 +129,12 @@ class ApiProcess:
     async def start(self) -> None:
         env = {**os.environ, **self.env}
         self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            [sys.executable, "-m", "cli", "api", "--port", str(self.port)],
+            [sys.executable, "-m", "cli", "api", "--port", str(self.port), *self.args],
             env=env,
             cwd=self.env.get("REACTOR_TEST_CWD", str(ROOT)),
             stdout=subprocess.DEVNULL,
+            # A group of its own: kill() takes its worker processes (--workers N) too.
+            start_new_session=True,
         )
 
         async def alive() -> bool:
@@ -130,8 +148,9 @@ class ApiProcess:
         await until(alive, "the API answers /healthz", tries=300)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
         self.process = None
 

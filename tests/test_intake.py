@@ -22,12 +22,13 @@ from core.temporal import connect
 from storage.db import open_engine
 from storage.intake import IntakeQueue
 from tests.conftest import sample
-from tests.helpers import SECRET, make_settings, unique
+from tests.helpers import make_settings, unique
 from tests.intake_support import (
     PUBLISHER_TIMEOUT,
     ApiProcess,
     DevServer,
     Postgres,
+    api_env,
     free_port,
     post,
     queue_depth,
@@ -80,17 +81,8 @@ async def test_temporal_stopped_and_killed_then_the_api_killed_mid_drain_loses_n
     server = DevServer(tmp_path)
     await server.start()
     settings = make_settings(tmp_path, TEMPORAL_ADDRESS=server.address)
-    api = ApiProcess(
-        {
-            "WEBHOOK_SECRET": SECRET,
-            "TEMPORAL_ADDRESS": server.address,
-            "REACTOR_TASK_QUEUE": settings.task_queue,
-            "INTAKE_DATABASE_URL": settings.intake_database_url,
-            # One start at a time, so the drain lasts long enough to be interrupted.
-            "INTAKE_FORWARD_CONCURRENCY": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-    )
+    # One start at a time, so the drain lasts long enough to be interrupted.
+    api = ApiProcess(api_env(settings, INTAKE_FORWARD_CONCURRENCY="1"))
     sent: list[dict[str, Any]] = []
     try:
         await api.start()
