@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -220,7 +219,7 @@ def dev(
     decodes payloads through the API's codec endpoint.
     """
     from core.codec import create_dev_key_file
-    from core.stack import DevStack, forget, record
+    from core.stack import DevStack, dev_webhook_secret, forget, record
     from core.temporal import dev_server_search_attribute_args
 
     data_dir = data_dir.resolve()
@@ -242,9 +241,13 @@ def dev(
         key_note = f"{key_file}" + ("   (created now)" if created else "")
         keys["REACTOR_ENCRYPTION_KEYS"] = key_file.read_text().strip()
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    generated = secret is None
-    if generated:
-        secret = secrets.token_urlsafe(24)
+    secret_file: Path | None = None
+    secret_note = ""
+    if secret is None:
+        secret_file = data_dir / "dev-webhook-secret"
+        secret, made = dev_webhook_secret(secret_file)
+        kept = "generated now" if made else "kept"
+        secret_note = f"   ({kept} in {secret_file}; set WEBHOOK_SECRET to choose)"
     address = f"127.0.0.1:{temporal_port}"
     ui_url = f"http://127.0.0.1:{ui_port}"
     env = {
@@ -330,6 +333,7 @@ def dev(
                 outbox_dir=str(outbox),
                 intake_database_url=intake_url,
                 key_file=str(key_file) if key_file else None,
+                secret_file=str(secret_file) if secret_file else None,
             )
         )
         # The platform's thin check-in names no guest: its reservation's creation first.
@@ -345,8 +349,7 @@ def dev(
                     f"  webhook      POST {base}/webhooks/likemagic",
                     f"  API docs     {base}/docs",
                     f"  Temporal UI  {ui_url}/namespaces/default/workflows",
-                    f"  secret       {secret}"
-                    + ("   (generated; set WEBHOOK_SECRET to choose)" if generated else ""),
+                    f"  secret       {secret}{secret_note}",
                     f"  outbox       {outbox}/",
                     f"  data         {data_dir}/ (Temporal, intake queue, logs)",
                     f"  logs         {data_dir / 'api.log'}, {data_dir / 'worker.log'} (and here)",

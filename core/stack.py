@@ -2,15 +2,16 @@
 
 `reactor dev` writes var/dev-stack.json of the checkout (REACTOR_DEV_STACK names another
 file) when everything is up, and removes it when it stops. The other commands read it
-while that `reactor dev` still runs: its Temporal address, UI, API, outbox, intake queue
-and development key come from there, below what the environment says explicitly and
-above `.env`.
+while that `reactor dev` still runs: its Temporal address, UI, API, outbox, intake queue,
+development key and generated webhook secret come from there, below what the environment
+says explicitly and above `.env`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class DevStack:
     intake_database_url: str
     # The development key file, when reactor dev encrypts with one (else None).
     key_file: str | None = None
+    # The generated webhook secret's file, when WEBHOOK_SECRET was not set (else None).
+    secret_file: str | None = None
 
     def settings(self) -> dict[str, str]:
         """The settings this stack stands for, by variable name."""
@@ -41,11 +44,15 @@ class DevStack:
             "EMAIL_OUTBOX_DIR": self.outbox_dir,
             "INTAKE_DATABASE_URL": self.intake_database_url,
         }
-        if self.key_file:
-            try:
-                values["REACTOR_ENCRYPTION_KEYS"] = Path(self.key_file).read_text().strip()
-            except OSError:
-                pass
+        for name, file in (
+            ("REACTOR_ENCRYPTION_KEYS", self.key_file),
+            ("WEBHOOK_SECRET", self.secret_file),
+        ):
+            if file:
+                try:
+                    values[name] = Path(file).read_text().strip()
+                except OSError:
+                    pass
         return values
 
 
@@ -84,3 +91,21 @@ def forget(pid: int, path: Path | None = None) -> None:
             path.unlink()
     except (OSError, ValueError):
         pass
+
+
+def dev_webhook_secret(path: Path) -> tuple[str, bool]:
+    """The development webhook secret kept in ``path`` (only its owner reads it), made now
+    when the file does not exist: the same secret across restarts of `reactor dev`, and
+    one that `reactor send` finds. True when it was made now."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        kept = path.read_text().strip()
+        if kept:
+            return kept, False
+        path.unlink()
+        return dev_webhook_secret(path)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(24) + "\n")
+    return path.read_text().strip(), True

@@ -52,10 +52,10 @@ def wait_for(check, what: str, proc: subprocess.Popen[bytes], tries: int = 600):
 
 
 def start_dev(
-    tmp_path: Path, *options: str
+    tmp_path: Path, *options: str, secret: str | None = SECRET
 ) -> tuple[subprocess.Popen[bytes], dict[str, str], list[int], Path, Path]:
     """`reactor dev` on free ports, writing in tmp_path: (process, env, [api, grpc, ui]
-    ports, data directory, stack file)."""
+    ports, data directory, stack file). ``secret`` None: no WEBHOOK_SECRET anywhere."""
     api, grpc, ui = ports = free_ports(3)
     data = tmp_path / "data"
     stack_file = tmp_path / "dev-stack.json"
@@ -65,7 +65,8 @@ def start_dev(
         for name, value in os.environ.items()
         if not name.startswith(("TEMPORAL_", "REACTOR_"))
     }
-    env.update(WEBHOOK_SECRET=SECRET, REACTOR_DEV_STACK=str(stack_file))
+    env.pop("WEBHOOK_SECRET", None)
+    env.update(REACTOR_DEV_STACK=str(stack_file), **({"WEBHOOK_SECRET": secret} if secret else {}))
     dev = subprocess.Popen(
         [sys.executable, "-m", "cli", "dev", *options, "--port", str(api)]
         + ["--temporal-port", str(grpc), "--ui-port", str(ui), "--data-dir", str(data)],
@@ -142,13 +143,20 @@ def journal_mode(db: Path) -> str:
 
 
 def test_reactor_dev_sqlite_wal_puts_the_dev_servers_file_in_wal_mode(tmp_path):
-    dev, env, _, data, stack_file = start_dev(tmp_path, "--sqlite-wal")
+    # Also: with no WEBHOOK_SECRET set, the secret reactor dev generates is kept in its
+    # data directory, where `reactor send` finds it with no export.
+    dev, env, _, data, stack_file = start_dev(tmp_path, "--sqlite-wal", secret=None)
     try:
         wait_for(lambda: stack_file.exists(), "the stack", dev)
-        sent = reactor(env, "send", "--topic", "RESERVATION_CREATED")
+        sent = reactor(env, "send", "--topic", "RESERVATION_CREATED", "--json")
         assert sent.returncode == 0, sent.stderr
     finally:
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=90)
     # The mode is kept in the file: it is what the server wrote with.
     assert journal_mode(data / "temporal.db") == "wal"
+    assert "WEBHOOK_SECRET" not in env
+    assert json.loads(sent.stdout)["status"] == "accepted"
+    secret_file = data / "dev-webhook-secret"
+    assert len(secret_file.read_text().strip()) >= 32
+    assert secret_file.stat().st_mode & 0o777 == 0o600
