@@ -74,6 +74,9 @@ class Delivery(BaseModel):
     detail: str = ""
     provider: str = ""
     reference: str = ""
+    # A guest-facing send the router runs itself: which source gave the guest
+    # ("guest from the event"), for the reaction's outcome.
+    served_by: str = ""
 
     @classmethod
     def sent(cls, provider: str, detail: str = "", reference: str = "") -> Delivery:

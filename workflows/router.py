@@ -103,9 +103,9 @@ class EventRouter:
     as skipped with the reason. A deploy that changes the registry therefore
     never changes what a running router does. The others run concurrently as
     children with IDs ``<event id>/<reaction name>``, carrying the event's search
-    attributes; one failing does not stop the others. A reaction that only hands
-    the event to a long-running workflow (the plan names its delivery activity)
-    is run by the router itself as an activity with the ID
+    attributes; one failing does not stop the others. A reaction whose work fits
+    one activity (the plan names it: a delivery to a long-running workflow, the
+    welcome email) is run by the router itself as an activity with the ID
     ``<event id>/<reaction name>``; only when that fails does its child run. When
     one fails for good, the operations Slack channel is alerted (retried for up to 5 minutes; an
     alert that fails is noted in the outcome and hides nothing). The result lists
@@ -175,9 +175,10 @@ class EventRouter:
     async def _deliver(
         self, event: LikeMagicEvent, reaction: str, workflow_type: str, activity: str
     ) -> ReactionOutcome:
-        """A delivery to a long-running workflow, run by the router itself as an
+        """A reaction whose work is one activity (a delivery to a long-running
+        workflow, the welcome email's lookup and send), run by the router itself as an
         activity with the ID ``<event id>/<reaction>`` (three events in the router,
-        instead of an execution of 11 and three in the router). When its three tries
+        instead of an execution of 11 or more and three in the router). When its three tries
         fail, the reaction's workflow ``<event id>/<reaction>`` runs it with the
         integration failure policy, so a failure is an execution as before: alerted,
         listed by `reactor failed`, replayable. (Which way runs is recorded in the
