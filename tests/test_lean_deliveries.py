@@ -5,6 +5,8 @@ event costs")."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
@@ -19,6 +21,7 @@ from core.events import LikeMagicEvent
 from tests.conftest import sample
 from tests.fakes import FakeService
 from tests.helpers import by_name, make_settings, running_reactor, unique
+from workflows.reaction import RouterResult
 from workflows.welcome_email import WelcomeEmailInRouter
 
 
@@ -82,6 +85,16 @@ async def test_a_delivery_that_fails_in_the_router_runs_as_its_own_workflow(temp
     assert calls == ["EventRouter"] * 3 + ["JourneyDelivery"]
 
 
+def welcome_done(result: RouterResult, status: dict[str, Any], how: str) -> dict[str, Any]:
+    """The welcome email's outcome is done with ``welcome email <how>`` in the router's
+    result and in `reactor status`; its row there."""
+    welcome = by_name(result)["welcome-email"]
+    assert (welcome.status, welcome.detail) == ("done", f"welcome email {how}")
+    [row] = [r for r in status["reactions"] if r["reaction"] == "welcome-email"]
+    assert (row["outcome"], row["detail"]) == ("done", welcome.detail)
+    return row
+
+
 async def test_the_router_sends_the_welcome_email_itself(temporal_env, tmp_path):
     client = temporal_env.client
     created = unique(sample("reservation_created"))
@@ -93,12 +106,8 @@ async def test_the_router_sends_the_welcome_email_itself(temporal_env, tmp_path)
             await reactor.routed(event["id"])
         result = await reactor.routed(checked_in["id"])
         status = await event_status(client, reactor.settings, checked_in["id"])
-    welcome = by_name(result)["welcome-email"]
-    assert welcome.status == "done"
-    assert welcome.detail == "welcome email via outbox (guest from the reservation's journey)"
-    [row] = [r for r in status["reactions"] if r["reaction"] == "welcome-email"]
-    assert row["outcome"] == "done" and row["execution"] == "in router"
-    assert row["detail"] == welcome.detail
+    row = welcome_done(result, status, "via outbox (guest from the reservation's journey)")
+    assert row["execution"] == "in router"
     [mail] = outbox_files(reactor.settings.email_outbox_dir, f"{checked_in['id']}/welcome-email")
     assert "To: ana.silva@example.com" in mail.read_text()
     with pytest.raises(RPCError, match="not found"):
@@ -148,9 +157,6 @@ async def test_a_welcome_sent_in_the_router_is_not_sent_again_by_its_workflow(
             await reactor.post(event)
             result = await reactor.routed(event["id"])
             status = await event_status(client, reactor.settings, event["id"])
-    welcome = by_name(result)["welcome-email"]
-    assert welcome.status == "done"
-    assert welcome.detail == "welcome email via sendgrid (guest from the event)"
-    [row] = [r for r in status["reactions"] if r["reaction"] == "welcome-email"]
-    assert row["outcome"] == "done" and row["execution"] != "in router"
+    row = welcome_done(result, status, "via sendgrid (guest from the event)")
+    assert row["execution"] != "in router"
     assert len(sendgrid.requests) == 1  # three tries in the router, one by the workflow
