@@ -72,6 +72,12 @@ ROUTER_DELIVERY_RETRY = RetryPolicy(
     non_retryable_error_types=[INTEGRATION_REJECTED],
 )
 ROUTER_DELIVERY_BUDGET = timedelta(minutes=1)
+# The ones that send to a provider without idempotency keys (SendGrid): no budget
+# that could cut a try short while its request may still succeed (the workflow taking
+# over would send again), and each try outlives its lookups and its request (HTTP
+# timeouts of at most 100 s each).
+ROUTER_SENDS = frozenset({"send_welcome_email"})
+ROUTER_SEND_START_TO_CLOSE = timedelta(minutes=5)
 
 # Routers started before this patch chose their reactions from the live registry
 # while replaying; they keep doing so (the registry must not change under them).
@@ -185,14 +191,17 @@ class EventRouter:
         plan, so replays keep it.) Not a local activity: a router evicted from the
         worker's cache while one runs has it cancelled and run again, and its signal
         to the journey is what brings the journey into that cache."""
+        send = activity in ROUTER_SENDS
         try:
             delivery = await workflow.execute_activity(
                 activity,
                 event,
                 result_type=Delivery,
                 activity_id=reaction_workflow_id(event.id, reaction),
-                start_to_close_timeout=INTEGRATION_START_TO_CLOSE,
-                schedule_to_close_timeout=ROUTER_DELIVERY_BUDGET,
+                start_to_close_timeout=(
+                    ROUTER_SEND_START_TO_CLOSE if send else INTEGRATION_START_TO_CLOSE
+                ),
+                schedule_to_close_timeout=None if send else ROUTER_DELIVERY_BUDGET,
                 heartbeat_timeout=INTEGRATION_HEARTBEAT_TIMEOUT,
                 retry_policy=ROUTER_DELIVERY_RETRY,
             )

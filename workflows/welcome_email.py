@@ -49,6 +49,10 @@ class WelcomeEmailInRouter:
     outbox file and the effects ledger are keyed by it). Built from the worker's own
     email, Temporal and LIKE MAGIC activities."""
 
+    # Its slow part is SendGrid: it counts against the emails' share of the worker's
+    # activity slots (WORKER_MAX_ACTIVITIES_PER_PROVIDER).
+    provider = EmailActivities.__name__
+
     def __init__(
         self, temporal: TemporalActivities, likemagic: LikeMagicActivities, email: EmailActivities
     ) -> None:
