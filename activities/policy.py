@@ -74,6 +74,9 @@ class Delivery(BaseModel):
     detail: str = ""
     provider: str = ""
     reference: str = ""
+    # A guest-facing send the router runs itself: which source gave the guest
+    # ("guest from the event"), for the reaction's outcome.
+    served_by: str = ""
 
     @classmethod
     def sent(cls, provider: str, detail: str = "", reference: str = "") -> Delivery:
@@ -139,9 +142,12 @@ class _ProviderShareActivity(ActivityInboundInterceptor):
 
 
 def provider_of(fn: Callable[..., Any]) -> str:
-    """The provider an activity calls: its class (one per outside system), else its name."""
+    """The provider an activity calls: its class (one per outside system), or the one
+    its class names (``provider``), else its name."""
     owner = getattr(fn, "__self__", None)
-    return type(owner).__name__ if owner is not None else getattr(fn, "__name__", repr(fn))
+    if owner is None:
+        return getattr(fn, "__name__", repr(fn))
+    return getattr(owner, "provider", None) or type(owner).__name__
 
 
 class ProviderShare(Interceptor):

@@ -5,15 +5,24 @@ event costs")."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from temporalio import activity
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
+from activities.email import EmailActivities, outbox_files
+from activities.likemagic import LikeMagicActivities
 from activities.policy import Delivery
+from activities.temporal import TemporalActivities
 from cli.status import event_status
 from core.events import LikeMagicEvent
 from tests.conftest import sample
-from tests.helpers import by_name, running_reactor, unique
+from tests.fakes import FakeService
+from tests.helpers import by_name, make_settings, running_reactor, unique
+from workflows.reaction import RouterResult
+from workflows.welcome_email import WelcomeEmailInRouter
 
 
 async def test_the_router_delivers_to_the_journey_itself(temporal_env, tmp_path):
@@ -74,3 +83,80 @@ async def test_a_delivery_that_fails_in_the_router_runs_as_its_own_workflow(temp
     assert described.parent_id == event["id"]
     # Three tries in the router, then one by the reaction's workflow.
     assert calls == ["EventRouter"] * 3 + ["JourneyDelivery"]
+
+
+def welcome_done(result: RouterResult, status: dict[str, Any], how: str) -> dict[str, Any]:
+    """The welcome email's outcome is done with ``welcome email <how>`` in the router's
+    result and in `reactor status`; its row there."""
+    welcome = by_name(result)["welcome-email"]
+    assert (welcome.status, welcome.detail) == ("done", f"welcome email {how}")
+    [row] = [r for r in status["reactions"] if r["reaction"] == "welcome-email"]
+    assert (row["outcome"], row["detail"]) == ("done", welcome.detail)
+    return row
+
+
+async def test_the_router_sends_the_welcome_email_itself(temporal_env, tmp_path):
+    client = temporal_env.client
+    created = unique(sample("reservation_created"))
+    # The check-in names no guest: the welcome asks the reservation's journey.
+    checked_in = unique(sample("reservation_checked_in"), objectId=created["objectId"])
+    async with running_reactor(client, tmp_path) as reactor:
+        for event in (created, checked_in):
+            await reactor.post(event)
+            await reactor.routed(event["id"])
+        result = await reactor.routed(checked_in["id"])
+        status = await event_status(client, reactor.settings, checked_in["id"])
+    row = welcome_done(result, status, "via outbox (guest from the reservation's journey)")
+    assert row["execution"] == "in router"
+    [mail] = outbox_files(reactor.settings.email_outbox_dir, f"{checked_in['id']}/welcome-email")
+    assert "To: ana.silva@example.com" in mail.read_text()
+    with pytest.raises(RPCError, match="not found"):
+        await client.get_workflow_handle(f"{checked_in['id']}/welcome-email").describe()
+    history = await client.get_workflow_handle(checked_in["id"]).fetch_history()
+    scheduled = {
+        (a.activity_id, a.activity_type.name)
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        for a in [e.activity_task_scheduled_event_attributes]
+    }
+    assert scheduled == {
+        (f"{checked_in['id']}/welcome-email", "send_welcome_email"),
+        (f"{checked_in['id']}/guest-journey", "deliver_reservation_event"),
+    }
+
+
+async def test_a_welcome_sent_in_the_router_is_not_sent_again_by_its_workflow(
+    temporal_env, tmp_path
+):
+    """The router's tries send, then lose their answer: the reaction's workflow, which
+    runs it again with the same key, does not send a second email (effects ledger)."""
+    client = temporal_env.client
+    event = unique(sample("reservation_checked_in_seed_illustration"))
+    with FakeService() as sendgrid:
+        settings = make_settings(
+            tmp_path, SENDGRID_API_KEY="SG.test-key", SENDGRID_HOST=sendgrid.url
+        )
+        real = WelcomeEmailInRouter(
+            TemporalActivities(settings, client),
+            LikeMagicActivities(settings),
+            EmailActivities(settings),
+        )
+
+        @activity.defn(name="send_welcome_email")
+        async def sends_then_fails(event: LikeMagicEvent) -> Delivery:
+            await real.send_welcome_email(event)
+            raise RuntimeError("the answer was lost")
+
+        async with running_reactor(
+            client,
+            tmp_path,
+            stand_ins=[sends_then_fails],
+            SENDGRID_API_KEY="SG.test-key",
+            SENDGRID_HOST=sendgrid.url,
+        ) as reactor:
+            await reactor.post(event)
+            result = await reactor.routed(event["id"])
+            status = await event_status(client, reactor.settings, event["id"])
+    row = welcome_done(result, status, "via sendgrid (guest from the event)")
+    assert row["execution"] != "in router"
+    assert len(sendgrid.requests) == 1  # three tries in the router, one by the workflow

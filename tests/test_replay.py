@@ -78,6 +78,9 @@ def test_histories_of_each_long_running_workflow_are_kept():
         # Routers that ran a journey delivery themselves (an activity).
         "router_delivered_by_activity_waiting",
         "router_delivered_by_activity",
+        # Routers that ran the welcome email themselves (an activity).
+        "router_welcome_in_router_waiting",
+        "router_welcome_in_router",
     } <= names
 
 

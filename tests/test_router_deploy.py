@@ -83,12 +83,15 @@ async def test_registry_changes_under_routers_in_flight(temporal_env, tmp_path):
                 for event in events:
                     assert (await reactor.post(event)).json()["status"] == "accepted"
                 for event in events:
-                    # welcome-email and note-the-room are done, guest-journey delivered
-                    # by the router itself (no child); held waits.
-                    await children_settled(reactor.router(event["id"]), completed=2)
+                    # note-the-room is done, welcome-email and guest-journey run by the
+                    # router itself (no child); held waits.
+                    await children_settled(reactor.router(event["id"]), completed=1)
             await record_history("router_waiting_for_reaction", reactor.router(events[0]["id"]))
             await record_history(
                 "router_delivered_by_activity_waiting", reactor.router(events[0]["id"])
+            )
+            await record_history(
+                "router_welcome_in_router_waiting", reactor.router(events[0]["id"])
             )
 
         # The deploy: a reaction added in front, one removed, the others reordered.
@@ -104,6 +107,7 @@ async def test_registry_changes_under_routers_in_flight(temporal_env, tmp_path):
                 result_after = await reactor.routed(after["id"])
         await record_history("router_across_a_deploy", reactor.router(events[0]["id"]))
         await record_history("router_delivered_by_activity", reactor.router(events[0]["id"]))
+        await record_history("router_welcome_in_router", reactor.router(events[0]["id"]))
 
         for event in events:
             with pytest.raises(RPCError, match="not found"):

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
+from activities.email import EmailActivities
+from activities.likemagic import LikeMagicActivities
+from activities.policy import provider_of
+from activities.temporal import TemporalActivities
 from tests.conftest import sample
 from tests.helpers import make_settings, query_until, running_reactor, unique
 from tests.integrations import integrations
 from worker import build_worker
 from workflows.guest_journey import JourneyState
+from workflows.welcome_email import WelcomeEmailInRouter
 
 
 async def test_the_worker_settings_reach_the_worker(temporal_env, tmp_path):
@@ -63,3 +68,16 @@ async def test_a_hanging_provider_holds_only_its_share_of_the_slots(temporal_env
     welcomes = [next(o for o in r.reactions if o.reaction == "welcome-email") for r in results]
     assert [w.status for w in welcomes] == ["done"] * 3
     assert len(fakes.sendgrid.requests) == 3
+
+
+def test_the_welcome_the_router_sends_counts_as_an_email(tmp_path):
+    # Sent by the router or by its workflow, a welcome email takes one of SendGrid's
+    # slots: a hanging SendGrid cannot hold twice its share through the two ways.
+    settings = make_settings(tmp_path)
+    email = EmailActivities(settings)
+    in_router = WelcomeEmailInRouter(
+        TemporalActivities(settings, None),  # type: ignore[arg-type]  # never called here
+        LikeMagicActivities(settings),
+        email,
+    )
+    assert provider_of(in_router.send_welcome_email) == provider_of(email.send_email)

@@ -124,16 +124,21 @@ async def send_guest_email(request: EmailRequest, served_by: str = "") -> Reacti
     delivery = await workflow.execute_activity_method(
         EmailActivities.send_email, request, **INTEGRATION_CALL
     )
-    result = result_of(delivery)
-    if served_by:
-        result.detail = f"{result.detail} ({served_by})" if result.detail else served_by
-    return result
+    delivery.served_by = served_by
+    return result_of(delivery)
 
 
 def result_of(delivery: Delivery) -> ReactionResult:
+    """A reaction's outcome of one delivery, naming the guest's source if it has one."""
     if delivery.status == "skipped":
-        return ReactionResult.skipped(delivery.detail)
-    return ReactionResult.done(f"{delivery.detail} via {delivery.provider}".strip())
+        result = ReactionResult.skipped(delivery.detail)
+    else:
+        result = ReactionResult.done(f"{delivery.detail} via {delivery.provider}".strip())
+    if delivery.served_by:
+        result.detail = (
+            f"{result.detail} ({delivery.served_by})" if result.detail else delivery.served_by
+        )
+    return result
 
 
 def results_of(deliveries: list[Delivery]) -> ReactionResult:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from temporalio import workflow
 
@@ -21,7 +22,7 @@ from core.guest import Guest, guest_in_context
 from workflows.common import INTEGRATION_CALL
 
 with workflow.unsafe.imports_passed_through():
-    from activities.likemagic import LikeMagicActivities
+    from activities.likemagic import LikeMagicActivities, ProfileLookup
     from activities.temporal import TemporalActivities
 
 
@@ -43,6 +44,46 @@ class FoundGuest:
         return f"no {wanted}: tried " + "; ".join(self.tried)
 
 
+class GuestSources(Protocol):
+    """How a lookup asks the journey and the profile: as activities from a reaction's
+    workflow (``AS_ACTIVITIES``), or directly from an activity the router runs."""
+
+    async def journey_guest(self, reservation_id: str) -> Guest | None: ...
+
+    async def likemagic_profile(self, profile_id: str) -> ProfileLookup: ...
+
+
+class _AsActivities:
+    """Each source an activity of the calling workflow, with the integration policy."""
+
+    async def journey_guest(self, reservation_id: str) -> Guest | None:
+        return await workflow.execute_activity_method(
+            TemporalActivities.journey_guest, reservation_id, **INTEGRATION_CALL
+        )
+
+    async def likemagic_profile(self, profile_id: str) -> ProfileLookup:
+        return await workflow.execute_activity_method(
+            LikeMagicActivities.likemagic_profile, profile_id, **INTEGRATION_CALL
+        )
+
+
+AS_ACTIVITIES: GuestSources = _AsActivities()
+
+
+@dataclass
+class CalledDirectly:
+    """The sources called from inside an activity (the worker's own instances)."""
+
+    temporal: TemporalActivities
+    likemagic: LikeMagicActivities
+
+    async def journey_guest(self, reservation_id: str) -> Guest | None:
+        return await self.temporal.journey_guest(reservation_id)
+
+    async def likemagic_profile(self, profile_id: str) -> ProfileLookup:
+        return await self.likemagic.likemagic_profile(profile_id)
+
+
 def has_email(guest: Guest) -> bool:
     return guest.email is not None and "@" in guest.email
 
@@ -55,9 +96,11 @@ async def find_guest(
     event: LikeMagicEvent,
     reservation_id: str | None,
     enough: Callable[[Guest], bool] = has_email,
+    sources: GuestSources = AS_ACTIVITIES,
 ) -> FoundGuest:
     """The first source whose guest is ``enough``, in the order event, journey,
-    profile; what earlier sources knew fills the gaps of the one that served."""
+    profile; what earlier sources knew fills the gaps of the one that served.
+    ``sources``: how the journey and the profile are asked (see ``GuestSources``)."""
     known = guest_in_context(event.context)
     found = FoundGuest(guest=None)
     if enough(known):
@@ -66,9 +109,7 @@ async def find_guest(
     found.tried.append("the event (no guest in its context)")
 
     if reservation_id:
-        journey = await workflow.execute_activity_method(
-            TemporalActivities.journey_guest, reservation_id, **INTEGRATION_CALL
-        )
+        journey = await sources.journey_guest(reservation_id)
         if journey is not None and enough(journey):
             found.guest, found.source = known.merged(journey), "the reservation's journey"
             return found
@@ -82,9 +123,7 @@ async def find_guest(
     if known.profile_id is None:
         found.tried.append("the LIKE MAGIC profile (no userProfileId in the event or journey)")
         return found
-    lookup = await workflow.execute_activity_method(
-        LikeMagicActivities.likemagic_profile, known.profile_id, **INTEGRATION_CALL
-    )
+    lookup = await sources.likemagic_profile(known.profile_id)
     if lookup.guest is not None and enough(lookup.guest):
         found.guest = known.merged(lookup.guest)
         found.source = f"the LIKE MAGIC profile {known.profile_id}"

@@ -52,10 +52,10 @@ class PlannedReaction(BaseModel):
     workflow_type: str
     # Why the reaction does not start (switched off, not configured); None: it starts.
     skipped: str | None = None
-    # The activity that hands the event to a long-running workflow, which the router
-    # runs itself (an activity) instead of starting the reaction's workflow only
-    # for it; the workflow still runs when that fails. None (and in plans recorded
-    # before it existed): the reaction's workflow runs.
+    # The activity that does the reaction's work in one call (hands the event to a
+    # long-running workflow, sends the welcome email), which the router runs itself
+    # instead of starting the reaction's workflow for it; the workflow still runs when
+    # that fails. None (and in plans recorded before it existed): the workflow runs.
     delivery: str | None = None
 
 
@@ -90,8 +90,9 @@ class Reaction:
     applies: Callable[[ReactorConfig, str], bool] | None = None
     # Long-running workflows the reaction starts or signals (registered on the worker too).
     workflows: tuple[type, ...] = ()
-    # For a reaction whose workflow only runs one delivery activity: that activity's
-    # name for a topic (None: the workflow runs), which the router runs itself.
+    # For a reaction whose work fits one activity (a delivery to a long-running workflow,
+    # the welcome email): that activity's name for a topic (None: the workflow runs),
+    # which the router runs itself.
     delivery: Callable[[str], str | None] | None = None
 
     def reacts_to(self, topic: str) -> bool:

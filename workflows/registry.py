@@ -44,7 +44,7 @@ from workflows.reaction import (
 )
 from workflows.support_alert import SupportAlert
 from workflows.team_notice import TeamNotice
-from workflows.welcome_email import WelcomeEmail
+from workflows.welcome_email import WelcomeEmail, WelcomeEmailInRouter, welcome_delivery
 
 
 def _event_log_topics(config: ReactorConfig, topic: str) -> bool:
@@ -77,6 +77,7 @@ REACTIONS: list[Reaction] = [
         WelcomeEmail,
         topics=frozenset({Topic.RESERVATION_CHECKED_IN}),
         activities=GUEST_LOOKUPS + (EmailActivities,),
+        delivery=welcome_delivery,
     ),
     Reaction(
         "team-notice",
@@ -209,6 +210,11 @@ ROUTER_ACTIVITIES: tuple[Callable[[Settings, Client], Any], ...] = (
 )
 
 
+# Deliveries the router runs that are built from the other activities (``from_built``):
+# they call the worker's own instances of them.
+BUILT_FROM_OTHERS: tuple[Any, ...] = (WelcomeEmailInRouter,)
+
+
 # Their providers cannot tell a retry from a new request: their sends go through the
 # effects ledger (storage/effects.py).
 WITHOUT_IDEMPOTENCY_KEYS: tuple[Callable[..., Any], ...] = (EmailActivities, SlackActivities)
@@ -238,12 +244,15 @@ def build_activities(
     for reaction in REACTIONS:
         factories += [f for f in reaction.activities if f not in factories]
     methods: list[Callable[..., Any]] = []
+    built: dict[Callable[..., Any], Any] = {}
     for factory in factories:
         if factory in WITHOUT_IDEMPOTENCY_KEYS:
-            made = factory(settings, client, ledger)
+            built[factory] = factory(settings, client, ledger)
         else:
-            made = factory(settings, client)
-        methods.extend(made.activities())
+            built[factory] = factory(settings, client)
+        methods.extend(built[factory].activities())
+    for composite in BUILT_FROM_OTHERS:
+        methods.extend(composite.from_built(built).activities())
     return methods
 
 

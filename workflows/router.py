@@ -72,6 +72,12 @@ ROUTER_DELIVERY_RETRY = RetryPolicy(
     non_retryable_error_types=[INTEGRATION_REJECTED],
 )
 ROUTER_DELIVERY_BUDGET = timedelta(minutes=1)
+# The ones that send to a provider without idempotency keys (SendGrid): no budget
+# that could cut a try short while its request may still succeed (the workflow taking
+# over would send again), and each try outlives its lookups and its request (HTTP
+# timeouts of at most 100 s each).
+ROUTER_SENDS = frozenset({"send_welcome_email"})
+ROUTER_SEND_START_TO_CLOSE = timedelta(minutes=5)
 
 # Routers started before this patch chose their reactions from the live registry
 # while replaying; they keep doing so (the registry must not change under them).
@@ -103,9 +109,9 @@ class EventRouter:
     as skipped with the reason. A deploy that changes the registry therefore
     never changes what a running router does. The others run concurrently as
     children with IDs ``<event id>/<reaction name>``, carrying the event's search
-    attributes; one failing does not stop the others. A reaction that only hands
-    the event to a long-running workflow (the plan names its delivery activity)
-    is run by the router itself as an activity with the ID
+    attributes; one failing does not stop the others. A reaction whose work fits
+    one activity (the plan names it: a delivery to a long-running workflow, the
+    welcome email) is run by the router itself as an activity with the ID
     ``<event id>/<reaction name>``; only when that fails does its child run. When
     one fails for good, the operations Slack channel is alerted (retried for up to 5 minutes; an
     alert that fails is noted in the outcome and hides nothing). The result lists
@@ -175,23 +181,27 @@ class EventRouter:
     async def _deliver(
         self, event: LikeMagicEvent, reaction: str, workflow_type: str, activity: str
     ) -> ReactionOutcome:
-        """A delivery to a long-running workflow, run by the router itself as an
+        """A reaction whose work is one activity (a delivery to a long-running
+        workflow, the welcome email's lookup and send), run by the router itself as an
         activity with the ID ``<event id>/<reaction>`` (three events in the router,
-        instead of an execution of 11 and three in the router). When its three tries
+        instead of an execution of 11 or more and three in the router). When its three tries
         fail, the reaction's workflow ``<event id>/<reaction>`` runs it with the
         integration failure policy, so a failure is an execution as before: alerted,
         listed by `reactor failed`, replayable. (Which way runs is recorded in the
         plan, so replays keep it.) Not a local activity: a router evicted from the
         worker's cache while one runs has it cancelled and run again, and its signal
         to the journey is what brings the journey into that cache."""
+        send = activity in ROUTER_SENDS
         try:
             delivery = await workflow.execute_activity(
                 activity,
                 event,
                 result_type=Delivery,
                 activity_id=reaction_workflow_id(event.id, reaction),
-                start_to_close_timeout=INTEGRATION_START_TO_CLOSE,
-                schedule_to_close_timeout=ROUTER_DELIVERY_BUDGET,
+                start_to_close_timeout=(
+                    ROUTER_SEND_START_TO_CLOSE if send else INTEGRATION_START_TO_CLOSE
+                ),
+                schedule_to_close_timeout=None if send else ROUTER_DELIVERY_BUDGET,
                 heartbeat_timeout=INTEGRATION_HEARTBEAT_TIMEOUT,
                 retry_policy=ROUTER_DELIVERY_RETRY,
             )
