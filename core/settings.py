@@ -245,8 +245,11 @@ class Settings(BaseSettings):
     worker_max_concurrent_workflow_tasks: int = Field(
         100, validation_alias="WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", ge=2, le=1000
     )
+    # At least 1: with no cache, every workflow task ends in an eviction, which cancels
+    # the local activities still in flight (the router's plan, the journey's policy);
+    # on a loaded worker that can keep a workflow from ever completing.
     worker_max_cached_workflows: int = Field(
-        1000, validation_alias="WORKER_MAX_CACHED_WORKFLOWS", ge=0, le=100000
+        1000, validation_alias="WORKER_MAX_CACHED_WORKFLOWS", ge=1, le=100000
     )
     worker_workflow_task_pollers: int = Field(
         5, validation_alias="WORKER_WORKFLOW_TASK_POLLERS", ge=2, le=100

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from pydantic import ValidationError
+
 from activities.email import EmailActivities
 from activities.likemagic import LikeMagicActivities
 from activities.policy import provider_of
@@ -81,3 +84,9 @@ def test_the_welcome_the_router_sends_counts_as_an_email(tmp_path):
         email,
     )
     assert provider_of(in_router.send_welcome_email) == provider_of(email.send_email)
+
+
+def test_a_worker_without_a_sticky_cache_is_refused(tmp_path):
+    # No cache cancels in-flight local activities at every eviction (README).
+    with pytest.raises(ValidationError, match="WORKER_MAX_CACHED_WORKFLOWS"):
+        make_settings(tmp_path, WORKER_MAX_CACHED_WORKFLOWS=0)
