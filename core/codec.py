@@ -94,8 +94,8 @@ def read_key_file(path: Path) -> list[Key] | None:
     return parse_keys(text, where=str(path))
 
 
-def create_dev_key_file(path: Path = DEV_KEY_FILE) -> bool:
-    """Create the development key file unless it exists (only its owner reads it).
+def create_private_file(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` unless the file exists, readable by its owner only.
     True when it was created now."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -103,8 +103,14 @@ def create_dev_key_file(path: Path = DEV_KEY_FILE) -> bool:
     except FileExistsError:
         return False
     with os.fdopen(descriptor, "w") as file:
-        file.write(new_key_text("dev1") + "\n")
+        file.write(text + "\n")
     return True
+
+
+def create_dev_key_file(path: Path = DEV_KEY_FILE) -> bool:
+    """Create the development key file unless it exists (only its owner reads it).
+    True when it was created now."""
+    return create_private_file(path, new_key_text("dev1"))
 
 
 class EncryptionCodec(PayloadCodec):

@@ -97,15 +97,11 @@ def dev_webhook_secret(path: Path) -> tuple[str, bool]:
     """The development webhook secret kept in ``path`` (only its owner reads it), made now
     when the file does not exist: the same secret across restarts of `reactor dev`, and
     one that `reactor send` finds. True when it was made now."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        kept = path.read_text().strip()
-        if kept:
-            return kept, False
+    from core.codec import create_private_file
+
+    made = create_private_file(path, secrets.token_urlsafe(24))
+    kept = path.read_text().strip()
+    if not kept:  # left empty by an interrupted first write
         path.unlink()
         return dev_webhook_secret(path)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(secrets.token_urlsafe(24) + "\n")
-    return path.read_text().strip(), True
+    return kept, made
