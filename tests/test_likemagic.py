@@ -121,33 +121,42 @@ async def test_client_credentials_in_the_body_or_as_basic(tmp_path, method):
         assert "client_secret=" in form
 
 
+# The fake platform refills 40 requests a second with bursts of 20 (the real one: 7 a
+# second, bursts of 4,500) and answers 429 beyond. Both tests below send 100 lookups at
+# once; only the limiter tells them apart.
+FAKE_RATE, FAKE_BURST, LOOKUPS = 40.0, 20.0, 100
+
+
 async def test_a_burst_stays_under_the_rate_limit(tmp_path):
-    # The fake platform refills 200 requests a second with bursts of 50 (the real one:
-    # 7 a second, bursts of 4,500) and answers 429 beyond. The client is set to half the
-    # rate with bursts of 5: the margin absorbs requests that a busy, shared machine
-    # delivers bunched (a stall of a quarter second), while 500 requests at once are far
-    # over the fake's burst (the control below).
+    # The client is set to half the fake's rate with bursts of 5: the margin absorbs
+    # requests that a busy, shared machine delivers bunched (a stall of 3/4 s).
     with FakeLikeMagic() as api:
         api.profiles["902211"] = ANA
-        api.rate, api.burst = 200.0, 50.0
-        acts = activities(api, tmp_path, LIKEMAGIC_RATE_PER_SECOND="100", LIKEMAGIC_BURST="5")
-        found = await asyncio.gather(*(lookup(acts, "902211") for _ in range(500)))
+        api.rate, api.burst = FAKE_RATE, FAKE_BURST
+        acts = activities(api, tmp_path, LIKEMAGIC_RATE_PER_SECOND="20", LIKEMAGIC_BURST="5")
+        found = await asyncio.gather(*(lookup(acts, "902211") for _ in range(LOOKUPS)))
     assert all(f.guest is not None for f in found)
     assert [r.status for r in api.requests].count(429) == 0
-    assert len(api.requests) == 500
+    assert len(api.requests) == LOOKUPS
     assert len(api.tokens) == 1
+    # The limiter spread them: 95 requests beyond the burst of 5 at 20 a second take at
+    # least 4.75 s (a lower bound: a slow machine only makes it longer).
+    arrivals = [r.at for r in api.requests]
+    assert max(arrivals) - min(arrivals) >= 4.5
 
 
 async def test_without_the_limiter_the_same_burst_draws_429(tmp_path):
-    # The control for the test above: the fake's limit is real.
+    # The control for the test above: the fake's limit is real. 100 lookups at once
+    # take a fraction of a second here; to draw no 429 they would have to be spread
+    # over 2 s.
     with FakeLikeMagic() as api:
         api.profiles["902211"] = ANA
-        api.rate, api.burst = 200.0, 50.0
+        api.rate, api.burst = FAKE_RATE, FAKE_BURST
         acts = activities(
             api, tmp_path, LIKEMAGIC_RATE_PER_SECOND="100000", LIKEMAGIC_BURST="100000"
         )
         results = await asyncio.gather(
-            *(lookup(acts, "902211") for _ in range(500)), return_exceptions=True
+            *(lookup(acts, "902211") for _ in range(LOOKUPS)), return_exceptions=True
         )
     assert [r.status for r in api.requests].count(429) > 0
     refused = [r for r in results if isinstance(r, ApplicationError)]
