@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ import yaml
 
 from activities.email import format_day as day
 from tests.conftest import sample
-from tests.helpers import by_name, running_reactor, shifted, unique, weeks_ahead
+from tests.helpers import by_name, query_until, running_reactor, shifted, unique, weeks_ahead
 from tests.integrations import SUPPORT_ADDRESS, integrations
 from workflows.guest_journey import JourneyState
 from workflows.housekeeping import AssignmentState
@@ -19,12 +18,7 @@ from workflows.housekeeping import AssignmentState
 
 async def journey_state(reactor, reservation_id: str, until=lambda s: True) -> JourneyState:
     handle = reactor.client.get_workflow_handle(f"journey-{reservation_id}")
-    for _ in range(100):
-        state = await handle.query("state", result_type=JourneyState)
-        if until(state):
-            return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"journey {reservation_id} never got there: {state}")
+    return await query_until(handle, JourneyState, until, f"journey {reservation_id}")
 
 
 STAY = [
