@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -90,18 +91,43 @@ def shifted(event: dict, by: timedelta) -> dict:
     return event
 
 
+# How long a test waits for what the system does by itself (a workflow reaching a state,
+# visibility catching up): a bound for a broken feature, far above what a slow, loaded CI
+# machine needs. A passing test waits only until the thing holds.
+WAIT_SECONDS = 60.0
+
+
+async def polls(seconds: float = WAIT_SECONDS, pause: float = 0.05) -> AsyncIterator[None]:
+    """The rounds of a polling loop: one at once, then one every ``pause`` seconds, until
+    ``seconds`` have passed (``async for _ in polls(): ...``, then fail after the loop)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        yield
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(pause)
+
+
+async def until(check: Any, what: str, seconds: float = WAIT_SECONDS, pause: float = 0.1) -> Any:
+    """Poll ``check`` (an async callable) until it returns something true; that value."""
+    async for _ in polls(seconds, pause):
+        found = await check()
+        if found:
+            return found
+    raise AssertionError(f"never reached in {seconds:g} s: {what}")
+
+
 async def query_until(
     handle: WorkflowHandle[Any, Any], result_type: type, check: Any, what: str
 ) -> Any:
-    """Poll the workflow's ``state`` query until ``check`` holds (about 20 s at most)."""
-    for _ in range(400):
+    """Poll the workflow's ``state`` query until ``check`` holds (WAIT_SECONDS at most)."""
+    async for _ in polls():
         try:
             state = await handle.query("state", result_type=result_type)
             if check(state):
                 return state
         except Exception:  # noqa: BLE001 - not started yet
             pass
-        await asyncio.sleep(0.05)
     last = await handle.query("state", result_type=result_type)
     raise AssertionError(f"never reached: {what}; last state: {last}")
 

@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +26,7 @@ from core.temporal import connect, dev_server_search_attribute_args
 from storage.db import open_engine
 from storage.intake import IntakeQueue
 from tests.conftest import temporal_cli
-from tests.helpers import SECRET, make_settings
+from tests.helpers import SECRET, make_settings, polls, until
 
 ROOT = Path(__file__).resolve().parent.parent
 # The publisher gives up after 5 s: a protocol limit, not a speed goal.
@@ -38,16 +37,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-async def until(check: Any, what: str, tries: int = 600, pause: float = 0.1) -> Any:
-    """Poll ``check`` (an async callable) until it returns something true."""
-    for _ in range(tries):
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(pause)
-    raise AssertionError(f"never reached: {what}")
 
 
 class DevServer:
@@ -91,7 +80,7 @@ class DevServer:
             except Exception:  # noqa: BLE001 - not up yet
                 return False
 
-        await until(answers, "the dev server answers", tries=300)
+        await until(answers, "the dev server answers")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -145,7 +134,7 @@ class ApiProcess:
             except httpx.HTTPError:
                 return False
 
-        await until(alive, "the API answers /healthz", tries=300)
+        await until(alive, "the API answers /healthz")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -174,14 +163,14 @@ async def queue_depth(url: str) -> int:
 async def routers(client: Client, task_queue: str, expected: Iterable[str] = ()) -> Counter[str]:
     """How many EventRouter executions each workflow ID has on ``task_queue``. Visibility
     lags behind the starts (more so on a busy machine): with ``expected``, ask again for
-    up to 20 s until every one of those IDs is listed."""
+    up to WAIT_SECONDS until every one of those IDs is listed."""
     query = f'WorkflowType = "EventRouter" AND TaskQueue = "{task_queue}"'
     wanted = set(expected)
-    for _ in range(100):
+    counted: Counter[str] = Counter()
+    async for _ in polls(pause=0.2):
         counted = Counter([execution.id async for execution in client.list_workflows(query)])
         if wanted <= set(counted):
             break
-        await asyncio.sleep(0.2)
     return counted
 
 

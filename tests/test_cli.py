@@ -28,7 +28,15 @@ from core.links import list_url, workflow_url
 from core.settings import Settings
 from tests.conftest import sample
 from tests.fakes import Reply
-from tests.helpers import SECRET, make_settings, query_until, unique, worker_for
+from tests.helpers import (
+    SECRET,
+    WAIT_SECONDS,
+    make_settings,
+    query_until,
+    unique,
+    until,
+    worker_for,
+)
 from tests.integrations import integrations
 from workflows.housekeeping import AssignmentState
 
@@ -88,7 +96,7 @@ async def live_reactor(client: Client, tmp: Path, **overrides: Any) -> AsyncIter
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False))
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + WAIT_SECONDS
         while not server.started:
             assert time.monotonic() < deadline and not serving.done(), "uvicorn did not start"
             await asyncio.sleep(0.02)
@@ -98,16 +106,6 @@ async def live_reactor(client: Client, tmp: Path, **overrides: Any) -> AsyncIter
         server.should_exit = True
         await serving
         listener.close()
-
-
-async def eventually(check: Any, seconds: float = 10.0) -> Any:
-    """Poll ``check`` (async, returns a truthy value when done): visibility lags a little."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await check()
-        if found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.2)
 
 
 def write_event(tmp: Path, event: dict[str, Any]) -> str:
@@ -216,7 +214,7 @@ async def test_a_failed_reaction_is_shown_listed_and_replayed_and_the_event_stay
                 found = await live.json("failed", "--since", "1h", "--topic", "PROFILE_UPDATED")
                 return [r for r in found["failed"] if r["event_id"] == event["id"]]
 
-            failed_rows = await eventually(listed)
+            failed_rows = await until(listed, "the failed reaction listed", pause=0.2)
             failed_text = await live.reactor("failed", "--since", "1h")
 
             replayed = await live.json("replay", event["id"])
@@ -297,7 +295,7 @@ async def test_replay_a_named_reaction_and_all_failed_in_a_window(temporal_env, 
                 found = await live.json("failed", "--since", "10m", "--topic", topic)
                 return len(found["failed"]) == 2
 
-            assert await eventually(both_failed)
+            await until(both_failed, "both failures listed", pause=0.2)
             everything = await live.json(
                 "replay", "--all-failed", "--since", "10m", "--topic", topic
             )

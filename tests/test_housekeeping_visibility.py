@@ -3,12 +3,11 @@ open assignments counted per housekeeper, and a reservation's cancellation found
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from core.temporal import RESERVATION_ID
 from tests.conftest import sample
-from tests.helpers import record_history, running_reactor, unique
+from tests.helpers import query_until, record_history, running_reactor, unique, until
 from tests.integrations import integrations
 from workflows.housekeeping import AssignmentState
 
@@ -28,15 +27,7 @@ def cleaning(reservation: str) -> dict:
 
 async def assigned(client, event: dict) -> AssignmentState:
     handle = client.get_workflow_handle(f"housekeeping-{event['objectId']}")
-    for _ in range(200):
-        try:
-            state = await handle.query("state", result_type=AssignmentState)
-            if state.status == "assigned":
-                return state
-        except Exception:  # noqa: BLE001 - not started yet
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("never assigned")
+    return await query_until(handle, AssignmentState, lambda s: s.status == "assigned", "assigned")
 
 
 async def test_open_assignments_steer_the_choice_and_cancellation_reaches_them(
@@ -52,15 +43,17 @@ async def test_open_assignments_steer_the_choice_and_cancellation_reaches_them(
         ) as reactor:
             await reactor.post(first)
             one = await assigned(reactor.client, first)
-            # Wait until visibility counts Ana's open assignment.
+            # Wait until visibility counts Ana's open assignment (on a slow machine it can
+            # lag for seconds; the second choice must not be made before).
             query = (
                 'WorkflowType = "HousekeepingAssignment" AND ExecutionStatus = "Running" '
                 'AND Housekeeper = "vis-ana"'
             )
-            for _ in range(100):
-                if (await reactor.client.count_workflows(query)).count == 1:
-                    break
-                await asyncio.sleep(0.1)
+
+            async def counted() -> bool:
+                return (await reactor.client.count_workflows(query)).count == 1
+
+            await until(counted, "visibility counts Ana's open assignment")
             await reactor.post(second)
             two = await assigned(reactor.client, second)
 
@@ -109,11 +102,12 @@ async def test_a_reservation_named_only_by_a_later_update_is_still_cancelled(
                 f"housekeeping-{created['objectId']}", result_type=AssignmentState
             )
             await reactor.post(update)
-            for _ in range(200):
-                state = await handle.query("state", result_type=AssignmentState)
-                if update["id"] in state.events_applied:
-                    break
-                await asyncio.sleep(0.05)
+            state = await query_until(
+                handle,
+                AssignmentState,
+                lambda s: update["id"] in s.events_applied,
+                "the update applied",
+            )
             # At once: visibility may not list the new ReservationId yet.
             cancel = unique(sample("reservation_cancelled"), objectId=reservation)
             await reactor.post(cancel)

@@ -169,7 +169,7 @@ async def test_two_api_processes_share_the_sqlite_queue(tmp_path):
         await api.start()
         assert api.process is not None
         pid = api.process.pid
-        await until(lambda: _workers(pid, 2), "two worker processes", tries=300)
+        await until(lambda: _workers(pid, 2), "two worker processes")
         sent = [unique(sample("task_created")) for _ in range(40)]
         async with httpx.AsyncClient(timeout=10) as http:
             first = await asyncio.gather(*(post(http, api.url, e) for e in sent))
@@ -181,7 +181,7 @@ async def test_two_api_processes_share_the_sqlite_queue(tmp_path):
         assert await queue_depth(settings.intake_database_url) == len(sent)
 
         await server.start()
-        await until(lambda: _empty(settings.intake_database_url), "the queue drains", tries=900)
+        await until(lambda: _empty(settings.intake_database_url), "the queue drains", seconds=120)
         client = await connect(settings)
         counted = await routers(client, settings.task_queue, (e["id"] for e in sent))
         assert counted == {e["id"]: 1 for e in sent}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import httpx
@@ -12,7 +11,7 @@ from api.app import create_app
 from api.metrics import topic_label
 from core.temporal import connect
 from tests.conftest import sample
-from tests.helpers import make_settings, running_reactor, unique
+from tests.helpers import make_settings, running_reactor, unique, until
 from worker import build_worker, metrics_runtime
 
 
@@ -98,10 +97,10 @@ async def test_worker_serves_temporal_sdk_metrics_on_its_port(temporal_env, tmp_
     runtime = metrics_runtime(settings, host="127.0.0.1")
     client = await connect(settings, runtime=runtime)
     async with build_worker(client, settings), httpx.AsyncClient() as http:
-        for _ in range(50):  # the first polls record the first series
+
+        async def sdk_series() -> str | None:  # the first polls record the first series
             text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-            if "temporal_" in text:
-                break
-            await asyncio.sleep(0.1)
-    assert "temporal_" in text
+            return text if "temporal_" in text else None
+
+        text = await until(sdk_series, "the worker's SDK metrics")
     assert settings.task_queue in text

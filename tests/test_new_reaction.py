@@ -10,10 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_docs import README
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = README.split("## A new reaction in five minutes", 1)[1].split("\n## ", 1)[0]
+# These tests run ruff, mypy (a cold cache) and pytest in subprocesses, with budgets of
+# their own (300 s, 600 s): 30 s here on a loaded machine, over the suite's 120 s on a
+# CI machine a few times slower. The suite's limit is for hangs, not for this.
+pytestmark = pytest.mark.timeout(900)
 
 
 def copy_project(to: Path) -> Path:

@@ -3,7 +3,6 @@ records its plan (which reactions, by workflow type) before starting any of them
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,7 +12,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
 from tests.conftest import sample
-from tests.helpers import by_name, record_history, running_reactor, unique, worker_for
+from tests.helpers import by_name, polls, record_history, running_reactor, unique, worker_for
 from tests.reactions import HELD, LATE, NOTE_THE_ROOM
 from workflows import registry
 from workflows.reaction import Reaction, RouterResult
@@ -36,39 +35,37 @@ def deployed(reactions: list[Reaction]) -> Iterator[None]:
 
 async def children_settled(router: WorkflowHandle, completed: int) -> None:
     """Wait until the router has seen ``completed`` children complete and one more start."""
-    for _ in range(400):
+    async for _ in polls():
         kinds = [e.event_type async for e in router.fetch_history_events()]
         done = kinds.count(EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED)
         started = kinds.count(EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED)
         if done >= completed and started > done:
             return
-        await asyncio.sleep(0.05)
     raise AssertionError(f"the router's children never settled: {kinds}")
 
 
 async def completed(router: WorkflowHandle) -> RouterResult:
     """The router's result; a failed workflow task (a nondeterminism error: the router
     stuck Running) fails the test at once instead of waiting forever."""
-    for _ in range(400):
+    async for _ in polls():
         async for e in router.fetch_history_events():
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 cause = e.workflow_task_failed_event_attributes.failure.message
                 raise AssertionError(f"router {router.id} is stuck: {cause}")
             if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
                 return await router.result()
-        await asyncio.sleep(0.05)
     raise AssertionError(f"router {router.id} did not complete")
 
 
 async def release(client, event_id: str) -> None:
     """Signal the event's held reaction, once it has started."""
     held = client.get_workflow_handle(f"{event_id}/held")
-    for _ in range(400):
+    async for _ in polls():
         try:
             await held.signal("release")
             return
         except RPCError:
-            await asyncio.sleep(0.05)
+            pass
     await held.signal("release")
 
 
