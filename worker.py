@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.policy import Heartbeats, ProviderShare
@@ -82,7 +82,11 @@ def build_worker(
             activities if activities is not None else registry.build_activities(settings, client)
         ),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_runner=WORKFLOW_RUNNER,
+        workflow_runner=(
+            WORKFLOW_RUNNER
+            if settings.worker_workflow_sandbox == "on"
+            else UnsandboxedWorkflowRunner()
+        ),
         interceptors=[
             # Not Temporal itself: the deliveries the router runs must not be refused.
             ProviderShare(

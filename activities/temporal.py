@@ -42,6 +42,12 @@ log = logging.getLogger("reactor.temporal")
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._:@/ -]+")
 HOUSEKEEPING_WORKFLOW = "HousekeepingAssignment"
 JOURNEY_WORKFLOW = "GuestJourney"
+# The memo a journey is started with, and carries across continue-as-new: the shape of
+# journey. Shape 2 takes every workflow.patched branch of workflows/guest_journey.py that
+# existed when it was introduced without asking (no marker, no TemporalChangeVersion
+# upsert); journeys started without it ask as before.
+JOURNEY_SHAPE_MEMO = "journey_shape"
+JOURNEY_SHAPE = 2
 
 
 def housekeeping_workflow_id(task_id: str) -> str:
@@ -256,6 +262,7 @@ class TemporalActivities:
         object_type: str,
         reservation_id: str | None,
         summary: str,
+        memo: dict[str, Any] | None = None,
     ) -> Delivery:
         """Signal ``event`` to ``workflow_id``, starting it first if it does not exist.
 
@@ -283,6 +290,7 @@ class TemporalActivities:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 search_attributes=TypedSearchAttributes(attributes),
                 static_summary=summary,
+                memo=memo,
             )
         except WorkflowAlreadyStartedError:
             return Delivery.skipped(f"{workflow_id} has already finished")
@@ -327,6 +335,7 @@ class TemporalActivities:
             object_type="RESERVATION",
             reservation_id=event.object_id,
             summary=f"Guest journey {event.object_id}",
+            memo={JOURNEY_SHAPE_MEMO: JOURNEY_SHAPE},
         )
 
     @activity.defn(name="journey_guest")

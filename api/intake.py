@@ -29,7 +29,7 @@ from core.temporal import event_search_attributes
 from storage.db import open_engine
 from storage.intake import IntakeQueue, Stats, Waiting
 from workflows.reaction import RouterResult
-from workflows.router import ROUTER_WORKFLOW
+from workflows.router import ROUTER_WORKFLOW, router_memo
 
 log = logging.getLogger("reactor.intake")
 
@@ -74,6 +74,7 @@ async def start_router(
         client.start_workflow(
             ROUTER_WORKFLOW,
             event,
+            memo=router_memo(),
             result_type=RouterResult,
             id=event.id,
             task_queue=settings.task_queue,

@@ -51,6 +51,7 @@ from core.temporal import (
     event_search_attributes,
     setup_namespace,
 )
+from workflows.router import router_memo
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "examples" / "events"
@@ -221,6 +222,7 @@ class Drain:
         await client.start_workflow(
             "EventRouter",
             event,
+            memo=router_memo(),
             id=event.id,
             task_queue=QUEUE,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -52,6 +52,7 @@ from core.temporal import (
     event_search_attributes,
     setup_namespace,
 )
+from workflows.router import router_memo
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = ROOT / "bench" / "webhook.lua"
@@ -416,6 +417,7 @@ class Bench:
                 await client.start_workflow(
                     "EventRouter",
                     event,
+                    memo=router_memo(),
                     id=event.id,
                     task_queue=RAW_QUEUE,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -150,7 +150,7 @@ async def _replay_router(
 
     from core.links import workflow_url
     from workflows.reaction import RouterResult
-    from workflows.router import ROUTER_WORKFLOW
+    from workflows.router import ROUTER_WORKFLOW, router_memo
 
     previous = await _router(client, settings, event_id)
     row: dict[str, Any] = {
@@ -179,6 +179,7 @@ async def _replay_router(
     new = await client.start_workflow(
         ROUTER_WORKFLOW,
         RawValue(received),
+        memo=router_memo(),
         id=event_id,
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

@@ -257,6 +257,11 @@ class Settings(BaseSettings):
     worker_activity_task_pollers: int = Field(
         5, validation_alias="WORKER_ACTIVITY_TASK_POLLERS", ge=1, le=100
     )
+    # The workflow sandbox at run time (README: "What an event costs"); the replay
+    # tests and `reactor check-replay` always run the strict one.
+    worker_workflow_sandbox: Literal["on", "off"] = Field(
+        "on", validation_alias="WORKER_WORKFLOW_SANDBOX"
+    )
 
     # Metrics: the worker serves Temporal SDK metrics on this port; unset: off.
     worker_metrics_port: int | None = Field(

@@ -158,6 +158,16 @@ async def close_journeys():
             pass
 
 
+async def patch_markers(handle) -> list[str]:
+    """The patch markers in the history of the handle's run (the latest)."""
+    return [
+        e.marker_recorded_event_attributes.marker_name
+        async for e in handle.fetch_history_events()
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+
+
 async def next_week(env) -> datetime:
     now = await env.get_current_time()
     return local(now + timedelta(days=7), 14)
@@ -176,6 +186,7 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
             await j.skip_to(pre_arrival_at + timedelta(minutes=1))
             await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "pre-arrival")
             await record_history("journey_waiting_for_arrival", j.handle)  # open
+            await record_history("journey_shape_2_waiting_for_arrival", j.handle)  # open
             await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
             mid_stay_at = local(arrival + timedelta(days=1), 10)
             await j.skip_to(mid_stay_at + timedelta(minutes=1))
@@ -185,6 +196,8 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
             result = await j.finished()
             if not clock.night:
                 await record_history("journey_whole_stay", j.handle)
+                await record_history("journey_shape_2_whole_stay", j.handle)
+            markers = await patch_markers(j.handle)
 
     assert result.completed and result.stage == "checked_out"
     sent = {k: m.sent_at for k, m in result.messages.items() if m.status == "sent"}
@@ -194,6 +207,9 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
     assert near(sent["review_request"], j.departure + timedelta(hours=6))
     assert j.journey_emails() == ["pre_arrival", "mid_stay", "review_request"]
     assert local(arrival, 0).astimezone(ZURICH).hour == 0  # the zone really is Zurich's
+    # Started by the router with its shape in the memo: the journey takes its patched
+    # branches without a marker or a TemporalChangeVersion upsert.
+    assert markers == []
 
 
 async def test_checked_in_before_created_still_gets_its_mid_stay(skipping_env, tmp_path, clock):
@@ -372,7 +388,10 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
                 "all applied, in a continued run",
             )
             first_run = (await j.handle.fetch_history()).events[0]
+            memo = await (await j.handle.describe()).memo()
+            markers = await patch_markers(j.handle)
             await record_history("journey_continued_as_new", j.handle)  # open, restored
+            await record_history("journey_shape_2_continued_as_new", j.handle)
             await j.settle()
 
     assert state.runs >= 2
@@ -380,6 +399,9 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
     assert started.continued_execution_run_id  # the latest run continued an earlier one
     assert set(state.events_applied) == {u.id for u in updates} | {j.posted[0]}
     assert state.messages["pre_arrival"].status == "scheduled"
+    # The continued run keeps the journey's shape, so it records no patch marker either.
+    assert memo == {"journey_shape": 2}
+    assert markers == []
 
 
 async def test_a_new_worker_picks_up_the_journey(skipping_env, tmp_path, clock):

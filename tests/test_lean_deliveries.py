@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
@@ -22,6 +23,7 @@ from tests.conftest import sample
 from tests.fakes import FakeService
 from tests.helpers import by_name, make_settings, running_reactor, unique
 from workflows.reaction import RouterResult
+from workflows.router import ROUTER_WORKFLOW
 from workflows.welcome_email import WelcomeEmailInRouter
 
 
@@ -160,3 +162,47 @@ async def test_a_welcome_sent_in_the_router_is_not_sent_again_by_its_workflow(
     row = welcome_done(result, status, "via sendgrid (guest from the event)")
     assert row["execution"] != "in router"
     assert len(sendgrid.requests) == 1  # three tries in the router, one by the workflow
+
+
+async def test_a_router_records_its_plan_without_a_patch_marker(temporal_env, tmp_path):
+    # The webhook starts a router with its shape in the memo: it records its plan
+    # (a local activity marker) with no patch marker and no TemporalChangeVersion upsert.
+    # A router started with the event alone, as every router was before, still records
+    # the patch marker, and both route alike.
+    client = temporal_env.client
+    event = unique(sample("reservation_checked_in_seed_illustration"))
+    old = unique(sample("reservation_checked_in_seed_illustration"))
+    async with running_reactor(client, tmp_path) as reactor:
+        await reactor.post(event)
+        new_result = await reactor.routed(event["id"])
+        old_result = await client.execute_workflow(
+            ROUTER_WORKFLOW,
+            LikeMagicEvent.model_validate(old),
+            id=old["id"],
+            task_queue=reactor.settings.task_queue,
+            result_type=RouterResult,
+        )
+
+    async def kinds(event_id: str) -> list[str]:
+        history = await client.get_workflow_handle(event_id).fetch_history()
+        return [
+            e.marker_recorded_event_attributes.marker_name
+            if e.HasField("marker_recorded_event_attributes")
+            else EventType.Name(e.event_type)
+            for e in history.events
+        ]
+
+    new, before = await kinds(event["id"]), await kinds(old["id"])
+    assert "core_patch" not in new and "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" not in new
+    assert new.count("core_local_activity") == 1  # the plan, recorded
+    assert "core_patch" in before and "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES" in before
+    # The first workflow task's commands: the plan at once, against patch, upsert, plan.
+    assert new[4] == "core_local_activity"
+    assert before[4:7] == [
+        "core_patch",
+        "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+        "core_local_activity",
+    ]
+    outcomes = [(o.reaction, o.status) for o in new_result.reactions]
+    assert outcomes == [(o.reaction, o.status) for o in old_result.reactions]
+    assert ("welcome-email", "done") in outcomes

@@ -90,6 +90,9 @@ async def test_registry_changes_under_routers_in_flight(temporal_env, tmp_path):
             await record_history(
                 "router_welcome_in_router_waiting", reactor.router(events[0]["id"])
             )
+            await record_history(
+                "router_without_patch_marker_waiting", reactor.router(events[0]["id"])
+            )
 
         # The deploy: a reaction added in front, one removed, the others reordered.
         with deployed([LATE, HELD, *reversed(production)]):
@@ -105,6 +108,7 @@ async def test_registry_changes_under_routers_in_flight(temporal_env, tmp_path):
         await record_history("router_across_a_deploy", reactor.router(events[0]["id"]))
         await record_history("router_delivered_by_activity", reactor.router(events[0]["id"]))
         await record_history("router_welcome_in_router", reactor.router(events[0]["id"]))
+        await record_history("router_without_patch_marker", reactor.router(events[0]["id"]))
 
         for event in events:
             with pytest.raises(RPCError, match="not found"):

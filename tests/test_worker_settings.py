@@ -8,6 +8,8 @@ import asyncio
 
 import pytest
 from pydantic import ValidationError
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.email import EmailActivities
 from activities.likemagic import LikeMagicActivities
@@ -90,3 +92,25 @@ def test_a_worker_without_a_sticky_cache_is_refused(tmp_path):
     # No cache cancels in-flight local activities at every eviction (README).
     with pytest.raises(ValidationError, match="WORKER_MAX_CACHED_WORKFLOWS"):
         make_settings(tmp_path, WORKER_MAX_CACHED_WORKFLOWS=0)
+
+
+async def test_without_the_sandbox_reactions_run_the_same(temporal_env, tmp_path):
+    # WORKER_WORKFLOW_SANDBOX=off runs workflow code unsandboxed (cheaper per workflow
+    # task, README: "What an event costs"); the sandbox is the default.
+    client = temporal_env.client
+    default = build_worker(client, make_settings(tmp_path), activities=[]).config()
+    assert isinstance(default.get("workflow_runner"), SandboxedWorkflowRunner)
+    event = unique(sample("reservation_checked_in_seed_illustration"))
+    async with running_reactor(client, tmp_path, WORKER_WORKFLOW_SANDBOX="off") as reactor:
+        worker = build_worker(
+            client, reactor.settings, task_queue="runner-check", activities=[]
+        ).config()
+        assert isinstance(worker.get("workflow_runner"), UnsandboxedWorkflowRunner)
+        await reactor.post(event)
+        result = await reactor.routed(event["id"])
+    assert {(o.reaction, o.status) for o in result.reactions} >= {
+        ("welcome-email", "done"),
+        ("guest-journey", "done"),
+    }
+    with pytest.raises(ValidationError, match="WORKER_WORKFLOW_SANDBOX"):
+        make_settings(tmp_path, WORKER_WORKFLOW_SANDBOX="maybe")

@@ -28,7 +28,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.pms import PmsActivities
     from activities.policy import ALERT_SCHEDULE_TO_CLOSE, INTEGRATION_REJECTED
     from activities.slack import SlackActivities, SlackMessage, mrkdwn
-    from activities.temporal import JourneyInput, JourneyPolicy, TemporalActivities
+    from activities.temporal import (
+        JOURNEY_SHAPE,
+        JOURNEY_SHAPE_MEMO,
+        JourneyInput,
+        JourneyPolicy,
+        TemporalActivities,
+    )
     from core.temporal import PROFILE_ID
 
 Stage = Literal["new", "booked", "checked_in", "checked_out", "cancelled", "no_show"]
@@ -67,6 +73,33 @@ IDLE_BOUND_PATCH = "journey-idle-bound"
 # workflow.patched id: before it, a journey did not carry its guest's profile id as the
 # ProfileId search attribute (an upsert command), so profile changes could not find it.
 PROFILE_ATTRIBUTE_PATCH = "journey-profile-search-attribute"
+# The patches a journey of shape 2 (its memo, set by deliver_reservation_event) takes
+# without asking: every one above. A patch added later is asked of every journey.
+SHAPE_2_PATCHES = frozenset(
+    {
+        CONFIRMATIONS_PATCH,
+        PATCH_PROFILE_LOOKUP,
+        SEND_RETRY_PATCH,
+        POLICY_REFRESH_PATCH,
+        IDLE_BOUND_PATCH,
+        PROFILE_ATTRIBUTE_PATCH,
+    }
+)
+
+
+def journey_shape() -> int:
+    """This journey's shape, from its memo (1: started without one)."""
+    return int(workflow.memo_value(JOURNEY_SHAPE_MEMO, 1, type_hint=int))
+
+
+def patched(patch_id: str) -> bool:
+    """``workflow.patched``, except that a journey of shape 2 takes the patches it was
+    started with without a marker (and without the TemporalChangeVersion upsert the SDK
+    adds to each): its memo, in its first history event, is what tells it from the
+    journeys recorded before them. Deterministic: the memo never changes in a run."""
+    if patch_id in SHAPE_2_PATCHES and journey_shape() >= JOURNEY_SHAPE:
+        return True
+    return workflow.patched(patch_id)
 
 
 class Message(BaseModel):
@@ -353,7 +386,7 @@ class GuestJourney:
             if self._should_continue_as_new(policy):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not self._news():
-                    if workflow.patched(POLICY_REFRESH_PATCH):
+                    if patched(POLICY_REFRESH_PATCH):
                         policy = await self._current_policy(policy)
                         if self._news():
                             continue  # arrived meanwhile: apply them first
@@ -362,7 +395,13 @@ class GuestJourney:
                             reservation_id=input.reservation_id,
                             policy=policy,
                             state=state.model_dump(mode="json"),
-                        )
+                        ),
+                        # The shape goes on (journeys started without one: as before).
+                        memo=(
+                            {JOURNEY_SHAPE_MEMO: JOURNEY_SHAPE}
+                            if journey_shape() >= JOURNEY_SHAPE
+                            else None
+                        ),
                     )
                 continue
             timeout = (due[1] - now) if due is not None else self._expiry_wait(now)
@@ -483,7 +522,7 @@ class GuestJourney:
             return
         if workflow.info().typed_search_attributes.get(PROFILE_ID) == state.profile_id:
             return
-        if workflow.patched(PROFILE_ATTRIBUTE_PATCH):
+        if patched(PROFILE_ATTRIBUTE_PATCH):
             workflow.upsert_search_attributes([PROFILE_ID.value_set(state.profile_id)])
 
     def _advance(self, stage: Stage, at: datetime) -> bool:
@@ -543,7 +582,7 @@ class GuestJourney:
                 continue
             if message.retry_at is not None:
                 wanted = max(wanted, message.retry_at)  # a failed send waits for its retry
-            if kind in CONFIRMATIONS and workflow.patched(CONFIRMATIONS_PATCH):
+            if kind in CONFIRMATIONS and patched(CONFIRMATIONS_PATCH):
                 message.status, message.due = "scheduled", wanted
             else:
                 message.status, message.due = "scheduled", after_quiet_hours(wanted, zone, quiet)
@@ -565,7 +604,7 @@ class GuestJourney:
         message = state.messages[kind]
         message.sent_at = workflow.now()
         tried = ""
-        if not state.guest_email and state.profile_id and workflow.patched(PATCH_PROFILE_LOOKUP):
+        if not state.guest_email and state.profile_id and patched(PATCH_PROFILE_LOOKUP):
             tried = await self._guest_from_profile()
         if not state.guest_email:
             message.status, message.detail = "skipped", "no guest email address in any event"
@@ -585,7 +624,7 @@ class GuestJourney:
                 "departure": state.departure.isoformat() if state.departure else None,
             },
         )
-        if workflow.patched(SEND_RETRY_PATCH):
+        if patched(SEND_RETRY_PATCH):
             await self._deliver(kind, request, policy)
             return
         try:
@@ -693,7 +732,7 @@ class GuestJourney:
         assert state is not None
         if state.departure is not None or state.last_news_at is None:
             return None
-        if not workflow.patched(IDLE_BOUND_PATCH):
+        if not patched(IDLE_BOUND_PATCH):
             return None
         state.idle_until = state.last_news_at + timedelta(days=self._policy.idle_days)
         return state.idle_until

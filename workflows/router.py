@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import workflow
@@ -83,6 +84,20 @@ ROUTER_SEND_START_TO_CLOSE = timedelta(minutes=5)
 # while replaying; they keep doing so (the registry must not change under them).
 RECORDED_PLAN_PATCH = "router-recorded-plan"
 
+# The memo a router is started with: the shape of router its starter asks for (in the
+# history's first event, so replays see it). Shape 2 records its plan with no patch
+# marker: the memo already tells it from the routers that read the live registry, which
+# saves the marker and the ``TemporalChangeVersion`` search attribute the SDK upserts with
+# it (2 history events and a visibility write per event). A router started without it
+# (every router recorded before it) asks ``patched`` as before.
+ROUTER_SHAPE_MEMO = "router_shape"
+ROUTER_SHAPE = 2
+
+
+def router_memo() -> dict[str, Any]:
+    """The memo every starter of a router passes (API, intake, replay, benches)."""
+    return {ROUTER_SHAPE_MEMO: ROUTER_SHAPE}
+
 
 def decode_problem(err: BaseException) -> str:
     """Why an event could not be decoded, without the event's values (guest data)."""
@@ -144,7 +159,8 @@ class EventRouter:
         return await self._route(event)
 
     async def _route(self, event: LikeMagicEvent) -> RouterResult:
-        if workflow.patched(RECORDED_PLAN_PATCH):
+        shape = workflow.memo_value(ROUTER_SHAPE_MEMO, 1, type_hint=int)
+        if shape >= ROUTER_SHAPE or workflow.patched(RECORDED_PLAN_PATCH):
             plan = await workflow.execute_local_activity_method(
                 registry.RoutingActivities.route_plan,
                 event.topic,
