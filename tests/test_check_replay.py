@@ -10,9 +10,9 @@ from temporalio.api.enums.v1 import EventType
 
 from core.events import Topic
 from tests.conftest import sample
-from tests.helpers import shifted, unique, weeks_ahead
+from tests.helpers import shifted, unique, until, weeks_ahead
 from tests.reactions import DeployCheckAfter, DeployCheckBefore
-from tests.test_cli import eventually, live_reactor
+from tests.test_cli import live_reactor
 from workflows import registry
 from workflows.reaction import Reaction
 
@@ -38,7 +38,7 @@ async def test_running_and_closed_executions_replay(temporal_env, tmp_path):
             counts = replayed(await live.reactor("check-replay", *args, "--json"))
             return counts if all(counts.values()) else None
 
-        counts = await eventually(all_seen)
+        counts = await until(all_seen, "every type replayed", pause=0.2)
         text = await live.reactor("check-replay", *args)
 
     # The router and its reactions are closed; the guest's journey still waits (open).
@@ -66,7 +66,7 @@ async def test_a_change_that_breaks_a_running_execution_exits_1(temporal_env, tm
                 events = [e.event_type async for e in handle.fetch_history_events()]
                 return EventType.EVENT_TYPE_TIMER_STARTED in events
 
-            assert await eventually(timer_started)
+            await until(timer_started, "the timer started", pause=0.2)
             try:
                 with registry.registered(after):
                     registry.REACTIONS.remove(before)
@@ -80,7 +80,7 @@ async def test_a_change_that_breaks_a_running_execution_exits_1(temporal_env, tm
                                 else None
                             )
 
-                        result = await eventually(listed)
+                        result = await until(listed, "the check-replay result", pause=0.2)
                     finally:
                         registry.REACTIONS.append(before)
             finally:

@@ -13,8 +13,7 @@ from typer.testing import CliRunner, Result
 
 import cli
 from tests.conftest import sample
-from tests.helpers import SECRET, running_reactor, unique
-from tests.test_cli import eventually
+from tests.helpers import SECRET, running_reactor, unique, until
 
 
 async def exists(client: Any, workflow_id: str) -> bool:
@@ -54,7 +53,7 @@ async def test_forget_a_reservation_leaves_nothing_about_it_and_keeps_other_gues
             return {e.id async for e in client.list_workflows(query)}
 
         # Visibility catches up with the starts (routers, reactions, the journey).
-        await eventually(lambda: _has(listed, about_guest))
+        await until(lambda: _has(listed, about_guest), "the guest's executions listed", pause=0.2)
         env = {
             "TEMPORAL_ADDRESS": client.service_client.config.target_host,
             "TEMPORAL_NAMESPACE": client.namespace,
@@ -82,7 +81,7 @@ async def test_forget_a_reservation_leaves_nothing_about_it_and_keeps_other_gues
             return not [w for w in planned if await exists(client, w)]
 
         # The server deletes asynchronously (the dev server within about a minute).
-        assert await eventually(all_gone, seconds=150), erased.stdout
+        await until(all_gone, f"all erased: {erased.stdout}", seconds=150, pause=0.2)
         # The other guest's executions and email stay.
         assert await exists(client, other["id"])
         assert await exists(client, f"journey-{other['objectId']}")
@@ -97,7 +96,7 @@ async def test_forget_a_reservation_leaves_nothing_about_it_and_keeps_other_gues
             result = await reactor_cli(env, "forget", "--reservation", guest, "--dry-run")
             return "nothing about reservation" in result.stdout
 
-        assert await eventually(nothing_left, seconds=60)
+        await until(nothing_left, "nothing left", seconds=60, pause=0.2)
 
 
 async def _has(listed: Any, wanted: set[str]) -> bool:
@@ -124,7 +123,7 @@ async def test_forget_asks_before_erasing_and_needs_something_to_forget(temporal
         async def visible() -> bool:
             return bool([e async for e in client.list_workflows(query)])
 
-        assert await eventually(visible)
+        await until(visible, "visible", pause=0.2)
         refused = await reactor_cli(env, "forget", "--reservation", event["objectId"], input="n\n")
         assert refused.exit_code == 1
         assert "nothing erased" in refused.output

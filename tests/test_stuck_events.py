@@ -18,9 +18,9 @@ import core.events
 from core.events import ID_MAX_LENGTH, MAX_EVENT_BYTES, MAX_NESTING, nesting_depth
 from core.temporal import TOPIC
 from tests.conftest import sample
-from tests.helpers import running_reactor, unique
+from tests.helpers import running_reactor, unique, until
 from tests.integrations import integrations
-from tests.test_cli import eventually, live_reactor, write_event
+from tests.test_cli import live_reactor, write_event
 from tests.test_webhook import assert_error
 
 
@@ -109,7 +109,7 @@ async def test_a_router_that_cannot_decode_its_event_fails_at_once_and_replays_o
                 found = await live.json("failed", "--since", "10m", "--topic", topic)
                 return list(found["failed"])
 
-            rows = await eventually(listed)
+            rows = await until(listed, "the stuck event listed", pause=0.2)
             replayed = await live.reactor("replay", event["id"])
             redelivered = await live.json("send", write_event(tmp_path, event))
             still_listed = await live.json("failed", "--since", "10m", "--topic", topic)
