@@ -204,12 +204,15 @@ class TemporalActivities:
     @activity.defn(name="count_open_assignments")
     async def count_open_assignments(self, staff_ids: list[str]) -> dict[str, int]:
         """How many running housekeeping assignments each staff member holds, counted
-        from Temporal's visibility store (the Housekeeper search attribute)."""
+        from Temporal's visibility store (the Housekeeper search attribute), on this
+        reactor's task queue: another deployment sharing the namespace (another hotel,
+        a staging stack) whose roster reuses the same staff ids does not count."""
         counts: dict[str, int] = {}
+        queue = _safe(activity.info().task_queue)
         for staff_id in staff_ids:
             result = await self._client.count_workflows(
                 f'WorkflowType = "{HOUSEKEEPING_WORKFLOW}" AND ExecutionStatus = "Running" '
-                f'AND {HOUSEKEEPER.name} = "{_safe(staff_id)}"'
+                f'AND {HOUSEKEEPER.name} = "{_safe(staff_id)}" AND TaskQueue = "{queue}"'
             )
             counts[staff_id] = result.count
         return counts

@@ -149,3 +149,34 @@ async def test_a_task_created_after_its_reservations_cancellation_is_assigned_as
     assert state.reservation_id == reservation
     told = [r.json()["subject"] for r in fakes.sendgrid.requests]
     assert not any(subject.startswith("No longer yours") for subject in told)
+
+
+async def test_assignments_of_another_deployment_do_not_count(temporal_env, tmp_path):
+    # Two reactors (two task queues) share the namespace and a roster's staff ids, as a
+    # staging stack beside production would: Ana's open assignment in one does not make
+    # her look busy in the other.
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(ROSTER.replace("vis-", "dep-"))
+    elsewhere, here = (
+        cleaning(f"RES-{uuid.uuid4().hex[:8]}"),
+        cleaning(f"RES-{uuid.uuid4().hex[:8]}"),
+    )
+    with integrations() as fakes:
+        settings = {"HOUSEKEEPING_ROSTER": str(roster), **fakes.settings()}
+        async with running_reactor(temporal_env.client, tmp_path / "a", **settings) as other:
+            await other.post(elsewhere)
+            assert (await assigned(other.client, elsewhere)).assignee.id == "dep-ana"
+            query = (
+                'WorkflowType = "HousekeepingAssignment" AND ExecutionStatus = "Running" '
+                'AND Housekeeper = "dep-ana"'
+            )
+
+            async def counted() -> bool:
+                return (await other.client.count_workflows(query)).count == 1
+
+            await until(counted, "visibility counts Ana's open assignment")
+            async with running_reactor(temporal_env.client, tmp_path / "b", **settings) as reactor:
+                assert reactor.settings.task_queue != other.settings.task_queue
+                await reactor.post(here)
+                chosen = await assigned(reactor.client, here)
+    assert chosen.assignee.id == "dep-ana"
