@@ -30,6 +30,20 @@ async def assigned(client, event: dict) -> AssignmentState:
     return await query_until(handle, AssignmentState, lambda s: s.status == "assigned", "assigned")
 
 
+async def counted_open(client, staff_id: str) -> None:
+    """Wait until visibility counts one running assignment held by ``staff_id`` (in the
+    whole namespace, whatever the task queue)."""
+    query = (
+        'WorkflowType = "HousekeepingAssignment" AND ExecutionStatus = "Running" '
+        f'AND Housekeeper = "{staff_id}"'
+    )
+
+    async def counted() -> bool:
+        return (await client.count_workflows(query)).count == 1
+
+    await until(counted, f"visibility counts the open assignment of {staff_id}")
+
+
 async def test_open_assignments_steer_the_choice_and_cancellation_reaches_them(
     temporal_env, tmp_path
 ):
@@ -45,15 +59,7 @@ async def test_open_assignments_steer_the_choice_and_cancellation_reaches_them(
             one = await assigned(reactor.client, first)
             # Wait until visibility counts Ana's open assignment (on a slow machine it can
             # lag for seconds; the second choice must not be made before).
-            query = (
-                'WorkflowType = "HousekeepingAssignment" AND ExecutionStatus = "Running" '
-                'AND Housekeeper = "vis-ana"'
-            )
-
-            async def counted() -> bool:
-                return (await reactor.client.count_workflows(query)).count == 1
-
-            await until(counted, "visibility counts Ana's open assignment")
+            await counted_open(reactor.client, "vis-ana")
             await reactor.post(second)
             two = await assigned(reactor.client, second)
 
@@ -166,15 +172,7 @@ async def test_assignments_of_another_deployment_do_not_count(temporal_env, tmp_
         async with running_reactor(temporal_env.client, tmp_path / "a", **settings) as other:
             await other.post(elsewhere)
             assert (await assigned(other.client, elsewhere)).assignee.id == "dep-ana"
-            query = (
-                'WorkflowType = "HousekeepingAssignment" AND ExecutionStatus = "Running" '
-                'AND Housekeeper = "dep-ana"'
-            )
-
-            async def counted() -> bool:
-                return (await other.client.count_workflows(query)).count == 1
-
-            await until(counted, "visibility counts Ana's open assignment")
+            await counted_open(other.client, "dep-ana")
             async with running_reactor(temporal_env.client, tmp_path / "b", **settings) as reactor:
                 assert reactor.settings.task_queue != other.settings.task_queue
                 await reactor.post(here)
