@@ -20,19 +20,26 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import (
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.policy import Heartbeats, ProviderShare
 from activities.roster import check_roster
 from activities.targets import read_targets
-from activities.temporal import TemporalActivities
+from activities.temporal import HOUSEKEEPING_WORKFLOW, JOURNEY_WORKFLOW, TemporalActivities
 from core.logging import configure_logging, fields
 from core.process import exit_now
 from core.settings import Settings, load_settings, problems
 from core.temporal import connect
 from storage.effects import EffectsLedger
 from workflows import registry
+from workflows.router import ROUTER_WORKFLOW
 
 log = logging.getLogger("reactor.worker")
 
@@ -64,6 +71,49 @@ STRICT_WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=_RESTRICTIONS.with_passthrough_modules(*STRICT_PASSTHROUGH)
 )
 
+# The workflows every event or booking goes through: reactor's engine, not reactions.
+# With WORKER_WORKFLOW_SANDBOX=reactions (the default) they run without the sandbox.
+ENGINE_WORKFLOWS = frozenset({ROUTER_WORKFLOW, JOURNEY_WORKFLOW, HOUSEKEEPING_WORKFLOW})
+
+
+class SplitWorkflowRunner(WorkflowRunner):
+    """Runs the workflow types ``unsandboxed`` names without the sandbox, every other
+    type (the reactions, those a hotel developer adds among them) in it."""
+
+    def __init__(
+        self,
+        unsandboxed: frozenset[str],
+        sandbox: WorkflowRunner,
+        plain: WorkflowRunner | None = None,
+    ) -> None:
+        self.unsandboxed = unsandboxed
+        self.sandbox = sandbox
+        self.plain = plain or UnsandboxedWorkflowRunner()
+
+    def runner_for(self, workflow_type: str) -> WorkflowRunner:
+        return self.plain if workflow_type in self.unsandboxed else self.sandbox
+
+    def prepare_workflow(self, defn: Any) -> None:
+        self.runner_for(defn.name or "").prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return self.runner_for(det.defn.name or "").create_instance(det)
+
+    def set_worker_level_failure_exception_types(
+        self, types: Sequence[type[BaseException]]
+    ) -> None:
+        self.sandbox.set_worker_level_failure_exception_types(types)
+        self.plain.set_worker_level_failure_exception_types(types)
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The runner WORKER_WORKFLOW_SANDBOX chooses (README: "What an event costs")."""
+    if settings.worker_workflow_sandbox == "off":
+        return UnsandboxedWorkflowRunner()
+    if settings.worker_workflow_sandbox == "reactions":
+        return SplitWorkflowRunner(ENGINE_WORKFLOWS, WORKFLOW_RUNNER)
+    return WORKFLOW_RUNNER
+
 
 def build_worker(
     client: Client,
@@ -82,11 +132,7 @@ def build_worker(
             activities if activities is not None else registry.build_activities(settings, client)
         ),
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        workflow_runner=(
-            WORKFLOW_RUNNER
-            if settings.worker_workflow_sandbox == "on"
-            else UnsandboxedWorkflowRunner()
-        ),
+        workflow_runner=workflow_runner(settings),
         interceptors=[
             # Not Temporal itself: the deliveries the router runs must not be refused.
             ProviderShare(

@@ -259,8 +259,8 @@ class Settings(BaseSettings):
     )
     # The workflow sandbox at run time (README: "What an event costs"); the replay
     # tests and `reactor check-replay` always run the strict one.
-    worker_workflow_sandbox: Literal["on", "off"] = Field(
-        "on", validation_alias="WORKER_WORKFLOW_SANDBOX"
+    worker_workflow_sandbox: Literal["reactions", "on", "off"] = Field(
+        "reactions", validation_alias="WORKER_WORKFLOW_SANDBOX"
     )
 
     # Metrics: the worker serves Temporal SDK metrics on this port; unset: off.

@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 from pydantic import ValidationError
-from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.api.enums.v1 import EventType
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.email import EmailActivities
@@ -16,9 +17,10 @@ from activities.likemagic import LikeMagicActivities
 from activities.policy import provider_of
 from activities.temporal import TemporalActivities
 from tests.conftest import sample
-from tests.helpers import make_settings, query_until, running_reactor, unique
+from tests.helpers import make_settings, query_until, running_reactor, unique, until
 from tests.integrations import integrations
-from worker import build_worker
+from tests.sandbox_probe import ProbeReaction, ProbeRouter
+from worker import ENGINE_WORKFLOWS, SplitWorkflowRunner, build_worker, workflow_runner
 from workflows.guest_journey import JourneyState
 from workflows.welcome_email import WelcomeEmailInRouter
 
@@ -94,12 +96,69 @@ def test_a_worker_without_a_sticky_cache_is_refused(tmp_path):
         make_settings(tmp_path, WORKER_MAX_CACHED_WORKFLOWS=0)
 
 
+COMPLETED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+TASK_FAILED = EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+
+
+@pytest.mark.parametrize(
+    ("mode", "refused"),
+    [
+        # The default: the reactions in the sandbox, reactor's engine without it.
+        (None, {"ProbeReaction"}),
+        ("on", {"ProbeReaction", "EventRouter"}),
+        ("off", set()),
+    ],
+)
+async def test_the_sandbox_refuses_io_in_the_workflows_the_setting_gives_it(
+    temporal_env, tmp_path, mode, refused
+):
+    # The same workflow code, reading a file, under a reaction's type name and under the
+    # router's: a workflow the sandbox runs has its task fail (and retried, never
+    # completed); one it does not run reads the file.
+    client = temporal_env.client
+    env = {} if mode is None else {"WORKER_WORKFLOW_SANDBOX": mode}
+    settings = make_settings(tmp_path, **env)
+    target = tmp_path / "read-me.txt"
+    target.write_text("read", encoding="utf-8")
+    queue = f"sandbox-probe-{mode}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[ProbeReaction, ProbeRouter],
+        workflow_runner=workflow_runner(settings),
+    ):
+        for workflow_type in ("ProbeReaction", "EventRouter"):
+            handle = await client.start_workflow(
+                workflow_type, str(target), id=f"{queue}-{workflow_type}", task_queue=queue
+            )
+
+            async def outcome() -> EventType.ValueType | None:
+                async for event in handle.fetch_history_events():  # noqa: B023
+                    if event.event_type in (COMPLETED, TASK_FAILED):
+                        return event.event_type
+                return None
+
+            ended = await until(outcome, f"{workflow_type} completed or its task failed")
+            assert ended == (TASK_FAILED if workflow_type in refused else COMPLETED)
+            if ended == COMPLETED:
+                assert await handle.result() == "read"
+            else:
+                await handle.terminate("probe done")
+
+
 async def test_without_the_sandbox_reactions_run_the_same(temporal_env, tmp_path):
     # WORKER_WORKFLOW_SANDBOX=off runs workflow code unsandboxed (cheaper per workflow
-    # task, README: "What an event costs"); the sandbox is the default.
+    # task, README: "What an event costs"); the default runs the reactions in the
+    # sandbox and reactor's engine (router, journeys, assignments) without it.
     client = temporal_env.client
     default = build_worker(client, make_settings(tmp_path), activities=[]).config()
-    assert isinstance(default.get("workflow_runner"), SandboxedWorkflowRunner)
+    runner = default.get("workflow_runner")
+    assert isinstance(runner, SplitWorkflowRunner)
+    assert runner.unsandboxed == ENGINE_WORKFLOWS
+    assert isinstance(runner.runner_for("WelcomeEmail"), SandboxedWorkflowRunner)
+    assert isinstance(runner.runner_for("EventRouter"), UnsandboxedWorkflowRunner)
+    on = build_worker(client, make_settings(tmp_path, WORKER_WORKFLOW_SANDBOX="on"), activities=[])
+    assert isinstance(on.config().get("workflow_runner"), SandboxedWorkflowRunner)
     event = unique(sample("reservation_checked_in_seed_illustration"))
     async with running_reactor(client, tmp_path, WORKER_WORKFLOW_SANDBOX="off") as reactor:
         worker = build_worker(
