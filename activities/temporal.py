@@ -45,9 +45,12 @@ JOURNEY_WORKFLOW = "GuestJourney"
 # The memo a journey is started with, and carries across continue-as-new: the shape of
 # journey. Shape 2 takes every workflow.patched branch of workflows/guest_journey.py that
 # existed when it was introduced without asking (no marker, no TemporalChangeVersion
-# upsert); journeys started without it ask as before.
+# upsert); journeys started without it ask as before. Shape 3 also keeps its guest in
+# the memo (``guest``, encrypted like every payload), so that a reaction whose event names
+# no guest reads it by describing the journey instead of querying it (a worker task).
 JOURNEY_SHAPE_MEMO = "journey_shape"
-JOURNEY_SHAPE = 2
+JOURNEY_GUEST_MEMO = "guest"
+JOURNEY_SHAPE = 3
 
 
 def housekeeping_workflow_id(task_id: str) -> str:
@@ -343,16 +346,24 @@ class TemporalActivities:
 
     @activity.defn(name="journey_guest")
     async def journey_guest(self, reservation_id: str) -> Guest | None:
-        """What the reservation's journey knows of its guest (its ``guest`` query);
-        None when reactor has no journey for the reservation. Read-only; Temporal
-        errors are retried.
+        """What the reservation's journey knows of its guest; None when reactor has no
+        journey for the reservation. Read-only; Temporal errors are retried.
 
-        A query sees every event already delivered to the journey: Temporal answers
-        it only after the journey has applied the signals it holds.
+        A journey of shape 3 keeps its guest in its memo: one describe, no worker task. A
+        guest the journey learns from an event it holds but has not applied yet is not
+        in it yet; the memo then has what the journey knew before that event (the same
+        as when the event had come a moment later). Older journeys, and a journey that
+        knows no guest in its memo, are asked with the ``guest`` query, which Temporal
+        answers only after the journey has applied the signals it holds.
         """
         handle = self._client.get_workflow_handle(journey_workflow_id(reservation_id))
         try:
-            guest: Guest = await handle.query("guest", result_type=Guest)
+            described = await handle.describe()
+            guest: Guest | None = await described.memo_value(
+                JOURNEY_GUEST_MEMO, None, type_hint=Guest
+            )
+            if guest is None:
+                guest = await handle.query("guest", result_type=Guest)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return None

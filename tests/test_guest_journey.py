@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from core.events import LikeMagicEvent
+from core.guest import Guest
 from core.temporal import PROFILE_ID
 from tests.clock import Clock, pin
 from tests.conftest import sample
@@ -187,6 +188,7 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
             await j.until(lambda s: s.messages["pre_arrival"].status == "sent", "pre-arrival")
             await record_history("journey_waiting_for_arrival", j.handle)  # open
             await record_history("journey_shape_2_waiting_for_arrival", j.handle)  # open
+            await record_history("journey_shape_3_waiting_for_arrival", j.handle)  # open
             await j.post(j.event("RESERVATION_CHECKED_IN", arrival), at=arrival)
             mid_stay_at = local(arrival + timedelta(days=1), 10)
             await j.skip_to(mid_stay_at + timedelta(minutes=1))
@@ -197,6 +199,7 @@ async def test_a_whole_stay_sends_each_message_at_its_local_time(skipping_env, t
             if not clock.night:
                 await record_history("journey_whole_stay", j.handle)
                 await record_history("journey_shape_2_whole_stay", j.handle)
+                await record_history("journey_shape_3_whole_stay", j.handle)
             markers = await patch_markers(j.handle)
 
     assert result.completed and result.stage == "checked_out"
@@ -392,6 +395,7 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
             markers = await patch_markers(j.handle)
             await record_history("journey_continued_as_new", j.handle)  # open, restored
             await record_history("journey_shape_2_continued_as_new", j.handle)
+            await record_history("journey_shape_3_continued_as_new", j.handle)
             await j.settle()
 
     assert state.runs >= 2
@@ -399,8 +403,18 @@ async def test_continue_as_new_keeps_state_and_loses_no_signal(skipping_env, tmp
     assert started.continued_execution_run_id  # the latest run continued an earlier one
     assert set(state.events_applied) == {u.id for u in updates} | {j.posted[0]}
     assert state.messages["pre_arrival"].status == "scheduled"
-    # The continued run keeps the journey's shape, so it records no patch marker either.
-    assert memo == {"journey_shape": 2}
+    # The continued run keeps the journey's shape, so it records no patch marker either,
+    # and its guest, which reactions read from the memo.
+    assert memo.keys() == {"journey_shape", "guest"}
+    assert memo["journey_shape"] == 3
+    assert Guest.model_validate(memo["guest"]) == Guest(
+        name=state.guest_name,
+        email=state.guest_email,
+        phone=state.guest_phone,
+        language=state.guest_language,
+        profile_id=state.profile_id,
+    )
+    assert memo["guest"]["email"]
     assert markers == []
 
 

@@ -4,12 +4,34 @@ and a skip names everything tried. Through the webhook, on a real Temporal dev s
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
+from temporalio.testing import ActivityEnvironment
+
+from activities.temporal import (
+    JOURNEY_GUEST_MEMO,
+    JOURNEY_SHAPE_MEMO,
+    JOURNEY_WORKFLOW,
+    JourneyInput,
+    TemporalActivities,
+    journey_workflow_id,
+)
+from core.guest import Guest
 from tests.conftest import sample
 from tests.fakes import FakeLikeMagic, FakeService, Reply
-from tests.helpers import by_name, record_history, running_reactor, shifted, unique, weeks_ahead
+from tests.helpers import (
+    WAIT_SECONDS,
+    by_name,
+    make_settings,
+    record_history,
+    running_reactor,
+    shifted,
+    unique,
+    weeks_ahead,
+)
 from workflows.guest_journey import JourneyState
 
 ANA_DE = {
@@ -46,12 +68,16 @@ async def test_a_thin_check_in_after_its_reservation_welcomes_the_primary_guest(
         await reactor.routed(created["id"])
         await reactor.post(checked_in)
         result = by_name(await reactor.routed(checked_in["id"]))
+        journey = temporal_env.client.get_workflow_handle(journey_workflow_id(created["objectId"]))
+        memo = await (await journey.describe()).memo()
 
     welcome = result["welcome-email"]
     assert (welcome.status, welcome.detail) == (
         "done",
         "welcome email via outbox (guest from the reservation's journey)",
     )
+    # Where the welcome email read it: the journey keeps its guest in its memo.
+    assert memo[JOURNEY_GUEST_MEMO]["email"] == "ana.silva@example.com"
     mail = outbox(tmp_path, checked_in["id"], "welcome-email")
     assert mail["To"] == "ana.silva@example.com"
     assert mail["Subject"] == "Welcome, Ana Silva!"
@@ -184,3 +210,32 @@ async def test_a_journey_without_a_guest_address_reads_the_profile(temporal_env,
     assert mail["To"] == "marco@example.com"
     assert mail["Subject"] == f"La Sua prenotazione {cancelled['objectId']} è stata cancellata"
     assert message.detail == "journey_cancellation email in it"
+
+
+async def test_the_journey_guest_is_read_from_its_memo_with_no_worker_task(temporal_env, tmp_path):
+    # A journey keeps its guest in its memo (encrypted, like every payload): the lookup
+    # describes it, which needs no worker. Here no worker polls the journey's task queue,
+    # so a query would never be answered.
+    client = temporal_env.client
+    reservation = f"RES-{uuid.uuid4()}"
+    guest = Guest(name="Ana Silva", email="ana.silva@example.com", language="de-CH")
+    handle = await client.start_workflow(
+        JOURNEY_WORKFLOW,
+        JourneyInput(reservation_id=reservation),
+        id=journey_workflow_id(reservation),
+        task_queue=f"no-worker-{uuid.uuid4()}",
+        memo={JOURNEY_SHAPE_MEMO: 3, JOURNEY_GUEST_MEMO: guest},
+    )
+    temporal = TemporalActivities(make_settings(tmp_path), client)
+    try:
+        found = await asyncio.wait_for(
+            ActivityEnvironment().run(temporal.journey_guest, reservation), WAIT_SECONDS
+        )
+        missing = await ActivityEnvironment().run(temporal.journey_guest, f"RES-{uuid.uuid4()}")
+        raw = (await handle.describe()).raw_description.workflow_execution_info.memo
+    finally:
+        await handle.terminate("test done")
+    assert found == guest
+    assert missing is None
+    assert raw.fields[JOURNEY_GUEST_MEMO].metadata["encoding"] == b"binary/encrypted"
+    assert b"ana.silva" not in raw.fields[JOURNEY_GUEST_MEMO].data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.policy import ALERT_SCHEDULE_TO_CLOSE, INTEGRATION_REJECTED
     from activities.slack import SlackActivities, SlackMessage, mrkdwn
     from activities.temporal import (
-        JOURNEY_SHAPE,
+        JOURNEY_GUEST_MEMO,
         JOURNEY_SHAPE_MEMO,
         JourneyInput,
         JourneyPolicy,
@@ -73,8 +73,8 @@ IDLE_BOUND_PATCH = "journey-idle-bound"
 # workflow.patched id: before it, a journey did not carry its guest's profile id as the
 # ProfileId search attribute (an upsert command), so profile changes could not find it.
 PROFILE_ATTRIBUTE_PATCH = "journey-profile-search-attribute"
-# The patches a journey of shape 2 (its memo, set by deliver_reservation_event) takes
-# without asking: every one above. A patch added later is asked of every journey.
+# The patches a journey of shape 2 or more (its memo, set by deliver_reservation_event)
+# takes without asking: every one above. A patch added later is asked of every journey.
 SHAPE_2_PATCHES = frozenset(
     {
         CONFIRMATIONS_PATCH,
@@ -97,9 +97,14 @@ def patched(patch_id: str) -> bool:
     started with without a marker (and without the TemporalChangeVersion upsert the SDK
     adds to each): its memo, in its first history event, is what tells it from the
     journeys recorded before them. Deterministic: the memo never changes in a run."""
-    if patch_id in SHAPE_2_PATCHES and journey_shape() >= JOURNEY_SHAPE:
+    if patch_id in SHAPE_2_PATCHES and journey_shape() >= 2:
         return True
     return workflow.patched(patch_id)
+
+
+# From shape 3 on, a journey keeps its guest in its memo (JOURNEY_GUEST_MEMO): journeys
+# of earlier shapes never upsert it, so their histories replay unchanged.
+GUEST_MEMO_SHAPE = 3
 
 
 class Message(BaseModel):
@@ -319,6 +324,8 @@ class GuestJourney:
         # Timestamps of updates that carried no dates, to be asked of the PMS.
         self._refresh: list[datetime] = []
         self._policy = JourneyPolicy()
+        # The guest in the memo (shape 3): what the last upsert, or the run's start, put.
+        self._guest_in_memo: Guest | None = None
 
     @workflow.signal
     def reservation_event(self, event: LikeMagicEvent) -> None:
@@ -364,6 +371,8 @@ class GuestJourney:
         state, policy = self._state, input.policy
         self._policy = policy
         state.last_news_at = state.last_news_at or workflow.now()
+        if journey_shape() >= GUEST_MEMO_SHAPE:
+            self._guest_in_memo = workflow.memo_value(JOURNEY_GUEST_MEMO, None, type_hint=Guest)
         while True:
             while self._pending:
                 self._apply(self._pending.pop(0), policy)
@@ -371,6 +380,7 @@ class GuestJourney:
                 await self._refresh_guest(self._profile_news.pop(0))
                 continue
             self._mark_profile()
+            self._memo_guest()
             if self._refresh:
                 await self._refresh_dates(policy)
                 continue
@@ -396,12 +406,9 @@ class GuestJourney:
                             policy=policy,
                             state=state.model_dump(mode="json"),
                         ),
-                        # The shape goes on (journeys started without one: as before).
-                        memo=(
-                            {JOURNEY_SHAPE_MEMO: JOURNEY_SHAPE}
-                            if journey_shape() >= JOURNEY_SHAPE
-                            else None
-                        ),
+                        # The shape, and its guest, go on (journeys started without
+                        # one: as before).
+                        memo=self._carried_memo(),
                     )
                 continue
             timeout = (due[1] - now) if due is not None else self._expiry_wait(now)
@@ -524,6 +531,28 @@ class GuestJourney:
             return
         if patched(PROFILE_ATTRIBUTE_PATCH):
             workflow.upsert_search_attributes([PROFILE_ID.value_set(state.profile_id)])
+
+    def _memo_guest(self) -> None:
+        """Keep the guest the journey knows in its memo (shape 3; encrypted by the codec
+        like every payload), for the reactions that look the guest up: one upsert when
+        the journey learns its guest, one more for each change."""
+        if journey_shape() < GUEST_MEMO_SHAPE:
+            return
+        guest = self.guest()
+        if guest == (self._guest_in_memo or Guest()):
+            return
+        workflow.upsert_memo({JOURNEY_GUEST_MEMO: guest})
+        self._guest_in_memo = guest
+
+    def _carried_memo(self) -> dict[str, Any] | None:
+        """The memo of the next run: the shape, and from shape 3 the guest."""
+        shape = journey_shape()
+        if shape < 2:
+            return None
+        memo: dict[str, Any] = {JOURNEY_SHAPE_MEMO: shape}
+        if shape >= GUEST_MEMO_SHAPE and self._guest_in_memo is not None:
+            memo[JOURNEY_GUEST_MEMO] = self._guest_in_memo
+        return memo
 
     def _advance(self, stage: Stage, at: datetime) -> bool:
         state = self._state
