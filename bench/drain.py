@@ -110,12 +110,19 @@ class Drain:
         # "" for this checkout's worker; BASE while the --baseline checkout's runs.
         self.variant = ""
 
-    def env(self) -> dict[str, str]:
+    def task_queue(self, kind: str) -> str:
+        """Each variant and kind on a task queue of its own, so that a worker never runs
+        what an earlier one left (an assignment's timer firing, a journey's signal) and
+        counts it as its own. The check-ins share their reservations' queue: they signal
+        the journeys the created phase started there."""
+        return f"{QUEUE}-{self.variant}{'check-in' if kind == 'created' else kind}"
+
+    def env(self, kind: str = "") -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
         env.update(
             TEMPORAL_ADDRESS=self.address,
             TEMPORAL_NAMESPACE="default",
-            REACTOR_TASK_QUEUE=QUEUE,
+            REACTOR_TASK_QUEUE=self.task_queue(kind),
             REACTOR_ENV="development",
             REACTOR_ENCRYPTION_KEYS=self.key,
             LOG_FORMAT="json",
@@ -237,7 +244,7 @@ class Drain:
             event,
             memo=router_memo(),
             id=event.id,
-            task_queue=QUEUE,
+            task_queue=self.task_queue(kind),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=event_search_attributes(event),
@@ -297,7 +304,7 @@ class Drain:
         server_before = proc_cpu_seconds(self.server_pid)
         began = time.perf_counter()
         pid = self.procs.start(
-            f"{phase} worker", self.worker_args(kind), self.env(), self.log(phase)
+            f"{phase} worker", self.worker_args(kind), self.env(kind), self.log(phase)
         )
         deadline = began + self.args.timeout
         shown = began
