@@ -80,15 +80,10 @@ class SplitWorkflowRunner(WorkflowRunner):
     """Runs the workflow types ``unsandboxed`` names without the sandbox, every other
     type (the reactions, those a hotel developer adds among them) in it."""
 
-    def __init__(
-        self,
-        unsandboxed: frozenset[str],
-        sandbox: WorkflowRunner,
-        plain: WorkflowRunner | None = None,
-    ) -> None:
+    def __init__(self, unsandboxed: frozenset[str], sandbox: WorkflowRunner) -> None:
         self.unsandboxed = unsandboxed
         self.sandbox = sandbox
-        self.plain = plain or UnsandboxedWorkflowRunner()
+        self.plain = UnsandboxedWorkflowRunner()
 
     def runner_for(self, workflow_type: str) -> WorkflowRunner:
         return self.plain if workflow_type in self.unsandboxed else self.sandbox
