@@ -77,9 +77,16 @@ def temporal_test_server() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: timers fire when a test skips time."""
+    """The time-skipping test server, one per test: timers fire when a test skips time.
+
+    Not shared by the session: the server's time skipping is one counter of locks for
+    every workflow it holds, and work a test leaves behind (a timer firing for a journey
+    whose worker is gone, a query that raced a continue-as-new) can hold a lock that no
+    later request releases. The next test's skips would then run at wall-clock pace and
+    fail. A server starts in about 0.1 s.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=temporal_test_server(),
         data_converter=DATA_CONVERTER,

@@ -138,15 +138,21 @@ async def skip_until(env: Any, at: datetime) -> None:
     The server refuses to skip while a task is outstanding. A workflow task handed to
     a worker that was shutting down (the restart tests) stays outstanding until its
     10 s timeout, and the sleep call times out meanwhile: then try again, from the
-    clock as it is.
+    clock as it is. A skip that does not end within WAIT_SECONDS fails with what
+    holds it up, not with the transport error the hanging call ends in.
     """
     for attempt in range(4):
         now = await env.get_current_time()
         if at <= now:
             return
         try:
-            await env.sleep(at - now)
+            await asyncio.wait_for(env.sleep(at - now), WAIT_SECONDS)
             return
+        except TimeoutError:
+            raise AssertionError(
+                f"the test server did not skip to {at:%Y-%m-%d %H:%M} UTC in {WAIT_SECONDS:g} s: "
+                "its clock runs at wall-clock pace while any task, or a query, is outstanding"
+            ) from None
         except RPCError as err:
             if "Timeout expired" not in str(err) or attempt == 3:
                 raise

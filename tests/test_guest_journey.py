@@ -64,7 +64,6 @@ class Journey:
             f"journey-{self.reservation}", result_type=JourneyState
         )
         self.posted: list[str] = []
-        OPEN.append(self.handle)
 
     def event(self, topic: str, at: datetime, **context) -> dict:
         return {
@@ -124,9 +123,6 @@ class Journey:
         return [kind for s in subjects for kind, text in SUBJECTS.items() if text in s]
 
 
-OPEN: list = []
-
-
 @asynccontextmanager
 async def journey(skipping_env, tmp_path, fakes, clock: Clock | None, **overrides):
     """A reactor for journeys, its test starting at 12:00 in Zurich whenever it runs;
@@ -144,19 +140,6 @@ async def journey(skipping_env, tmp_path, fakes, clock: Clock | None, **override
     }
     async with running_reactor(skipping_env.client, tmp_path, **settings) as reactor:
         yield reactor
-
-
-@pytest.fixture(autouse=True)
-async def close_journeys():
-    """A journey left waiting on a timer, with its worker gone, would hold up the test
-    server's time skipping in the next test: end every journey a test opened."""
-    yield
-    while OPEN:
-        handle = OPEN.pop()
-        try:
-            await handle.terminate("test over")
-        except Exception:  # noqa: BLE001 - already closed
-            pass
 
 
 async def patch_markers(handle) -> list[str]:

@@ -97,8 +97,8 @@ class Stay:
         return await self.until(lambda s: s.status == "assigned", "assigned")
 
     async def settle(self) -> None:
-        """Let every router finish while this worker lives: work left pending on a
-        queue nobody polls would stop the test server from skipping time later."""
+        """Let every router finish while this worker lives, so that the test sees every
+        effect of the events it posted."""
         with self.env.auto_time_skipping_disabled():
             for event_id in self.posted:
                 await self.reactor.routed(event_id)
