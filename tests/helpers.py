@@ -97,6 +97,10 @@ def shifted(event: dict, by: timedelta) -> dict:
 WAIT_SECONDS = 60.0
 
 
+# How long one query of a polling loop may take before the loop asks again.
+QUERY_SECONDS = timedelta(seconds=5)
+
+
 async def polls(seconds: float = WAIT_SECONDS, pause: float = 0.05) -> AsyncIterator[None]:
     """The rounds of a polling loop: one at once, then one every ``pause`` seconds, until
     ``seconds`` have passed (``async for _ in polls(): ...``, then fail after the loop)."""
@@ -120,10 +124,14 @@ async def until(check: Any, what: str, seconds: float = WAIT_SECONDS, pause: flo
 async def query_until(
     handle: WorkflowHandle[Any, Any], result_type: type, check: Any, what: str
 ) -> Any:
-    """Poll the workflow's ``state`` query until ``check`` holds (WAIT_SECONDS at most)."""
+    """Poll the workflow's ``state`` query until ``check`` holds (WAIT_SECONDS at most).
+
+    Each query gets QUERY_SECONDS: on the time-skipping server, a query that races a
+    continue-as-new is never answered, and would otherwise wait for the server's own
+    30 s query deadline. The next query reaches the new run."""
     async for _ in polls():
         try:
-            state = await handle.query("state", result_type=result_type)
+            state = await handle.query("state", result_type=result_type, rpc_timeout=QUERY_SECONDS)
             if check(state):
                 return state
         except Exception:  # noqa: BLE001 - not started yet
